@@ -1,0 +1,168 @@
+"""Every setting and threshold in one frozen object, read once from the environment.
+
+A `.env` file in the working directory is read too (its values never override the real
+environment). The token is kept in a `Secret` so it cannot leak through a repr or a log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from bot.errors import ConfigError
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+
+T = TypeVar("T", int, float)
+
+
+def _default_knowledge_dir() -> Path:
+    """`./knowledge` when run from a checkout, else the folder beside the package."""
+    here = Path.cwd() / "knowledge"
+    if (here / "qa.yaml").is_file():
+        return here
+    return Path(__file__).resolve().parent.parent / "knowledge"
+
+
+class Secret:
+    """A string that prints as asterisks, so a token cannot slip into a log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value; call only where it is handed to Telegram."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Where the matcher's confidence (0-100) turns into a decision.
+
+    Measured with `python bench/evaluate.py`: `answer` sits in the gap between the best
+    off-topic score and the worst right answer; see the README's figures.
+    """
+
+    answer: float = 62.0
+    """At or above: the best entry is asserted as the answer."""
+    suggest: float = 40.0
+    """At or above (but below `answer`): offered as "did you mean"."""
+    close_margin: float = 6.0
+    """Best two within this many points: ask "did you mean" instead of guessing."""
+    max_suggestions: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The bot's whole configuration; build it with `Settings.from_env()`."""
+
+    token: Secret = field(default_factory=lambda: Secret(""))
+    base_url: str = DEFAULT_BASE_URL
+    knowledge_dir: Path = field(default_factory=_default_knowledge_dir)
+    qa_file: Path | None = None
+    log_level: str = "INFO"
+    admin_ids: frozenset[int] = frozenset()
+    database_path: Path = Path("data/bot.sqlite3")
+    unanswered_max_rows: int = 10_000
+    reload_interval: float = 0.5
+    webhook_url: str = ""
+    webhook_secret: Secret = field(default_factory=lambda: Secret(""))
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8080
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+    @property
+    def qa_path(self) -> Path:
+        """The Q&A file: QA_FILE if set, else `qa.yaml` in the knowledge folder."""
+        return self.qa_file or self.knowledge_dir / "qa.yaml"
+
+    @property
+    def article_path(self) -> Path:
+        """The article always sits beside the Q&A file it is quoted by."""
+        return self.qa_path.parent / "article.md"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+        """Read the settings; a malformed value raises ConfigError naming the variable."""
+        if env is None:
+            if dotenv:
+                _load_dotenv()
+            env = os.environ
+        defaults = cls()
+        get = env.get
+        qa = get("QA_FILE", "").strip()
+        return cls(
+            token=Secret(get("TELEGRAM_BOT_TOKEN", "").strip()),
+            base_url=get("TELEGRAM_BASE_URL", "").strip() or DEFAULT_BASE_URL,
+            knowledge_dir=Path(qa).parent if qa else defaults.knowledge_dir,
+            qa_file=Path(qa) if qa else None,
+            log_level=_log_level(get("LOG_LEVEL", "INFO")),
+            admin_ids=_int_set("ADMIN_IDS", get("ADMIN_IDS", "")),
+            database_path=Path(get("DATABASE_PATH", "").strip() or defaults.database_path),
+            unanswered_max_rows=_number(env, "UNANSWERED_MAX_ROWS", 10_000, int, minimum=1),
+            reload_interval=_number(env, "RELOAD_INTERVAL", 0.5, float, minimum=0.05),
+            webhook_url=get("WEBHOOK_URL", "").strip(),
+            webhook_secret=Secret(get("WEBHOOK_SECRET", "").strip()),
+            webhook_listen=get("WEBHOOK_LISTEN", "").strip() or "0.0.0.0",
+            webhook_port=_number(env, "PORT", 8080, int, minimum=1),
+        )
+
+
+def _load_dotenv() -> None:
+    """Read `.env` from the working directory if there is one (never overriding)."""
+    try:
+        from dotenv import load_dotenv
+    except ImportError:  # pragma: no cover - python-dotenv is a dependency
+        return
+    load_dotenv(Path.cwd() / ".env", override=False)
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper() or "INFO"
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(
+            f"LOG_LEVEL={raw!r} is not a log level; use DEBUG, INFO, WARNING or ERROR"
+        )
+    return level
+
+
+def _int_set(name: str, raw: str) -> frozenset[int]:
+    parts = [p for p in raw.replace(";", ",").replace(" ", ",").split(",") if p]
+    try:
+        return frozenset(int(p) for p in parts)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={raw!r} must be Telegram user ids separated by commas, e.g. 12345,67890"
+        ) from None
+
+
+def _number(env: Mapping[str, str], name: str, default: T, kind: type[T], *, minimum: T) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} must be a {kind.__name__} number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+    return value

@@ -1,0 +1,110 @@
+"""The one object every front end asks: current knowledge, its matcher, and safe reloads.
+
+A reload swaps in a new, fully checked snapshot or changes nothing: a file that fails
+validation, or one still being written, never replaces what is being served.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import Thresholds
+from bot.errors import KnowledgeError, Problem
+from bot.knowledge import Knowledge, load_knowledge
+from bot.matching import Matcher, MatchResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadOutcome:
+    """What a reload did: `loaded` entries, or the `problems` that kept the old ones."""
+
+    changed: bool
+    entries: int
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        if self.problems:
+            lines = "\n".join(str(p) for p in self.problems)
+            return f"Not reloaded; still serving {self.entries} entries. Fix:\n{lines}"
+        verb = "Reloaded" if self.changed else "Unchanged"
+        return f"{verb}: {self.entries} entries loaded."
+
+
+_Stamp = tuple[tuple[int, int], ...]
+
+
+class Engine:
+    """Holds the served snapshot; `ask` is what Telegram, the terminal and JSON all call."""
+
+    def __init__(
+        self, qa_path: Path, thresholds: Thresholds | None = None, *, settle: float = 0.2
+    ) -> None:
+        self.qa_path = Path(qa_path)
+        self.article_path = self.qa_path.parent / "article.md"
+        self.thresholds = thresholds or Thresholds()
+        self.settle = settle
+        """Seconds a changed file must stay unchanged before it is read (mid-save guard)."""
+        self._stamp = self._read_stamp()
+        self.matcher = Matcher(load_knowledge(self.qa_path, self.article_path), self.thresholds)
+        self.last_problems: tuple[Problem, ...] = ()
+
+    @property
+    def knowledge(self) -> Knowledge:
+        """The served snapshot; it lives in the matcher so one assignment swaps both."""
+        return self.matcher.knowledge
+
+    def ask(self, question: str) -> MatchResult:
+        return self.matcher.match(question)
+
+    def changed_on_disk(self) -> bool:
+        """Cheap check (two stat calls) for the file watcher."""
+        return self._read_stamp() != self._stamp
+
+    def reload(self) -> ReloadOutcome:
+        """Load the files again; keep serving the old snapshot if anything is wrong."""
+        stamp = self._wait_until_settled()
+        try:
+            knowledge = load_knowledge(self.qa_path, self.article_path)
+        except KnowledgeError as exc:
+            self._stamp = stamp  # report a broken file once, not on every poll
+            self.last_problems = tuple(exc.problems)
+            return ReloadOutcome(False, len(self.knowledge.entries), self.last_problems)
+        if self._read_stamp() != stamp:  # written to while we read it: try again later
+            return ReloadOutcome(False, len(self.knowledge.entries))
+        self._stamp = stamp
+        self.last_problems = ()
+        changed = knowledge.fingerprint != self.knowledge.fingerprint
+        if changed:
+            self.matcher = Matcher(knowledge, self.thresholds)
+        return ReloadOutcome(changed, len(knowledge.entries))
+
+    def _read_stamp(self) -> _Stamp:
+        stamps = []
+        for path in (self.qa_path, self.article_path):
+            try:
+                st = path.stat()
+                stamps.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamps.append((0, -1))
+        return tuple(stamps)
+
+    def _wait_until_settled(self, limit: float = 2.0) -> _Stamp:
+        """Wait until the files stop changing, so a save in progress is not read half-done."""
+        stamp = self._read_stamp()
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            time.sleep(self.settle)
+            again = self._read_stamp()
+            if again == stamp:
+                break
+            stamp = again
+        return stamp

@@ -1,0 +1,240 @@
+"""Rank the entries for a question and decide: answer, ask "did you mean", or decline.
+
+The score blends two views of the same tokens (see `bot.text`), each weighted by how rare
+a word is among the entries (so "Kunar" counts, "group" hardly does):
+- how well the question matches the entry's best phrasing (a weighted Dice overlap,
+  which also punishes phrasings with many words the question lacks), and
+- how much of the question the entry covers anywhere: phrasings, answer or quote.
+A word the knowledge has never seen weighs the most of all, which is what turns "what's
+the weather in Kabul" into a decline instead of a guess. Misspelt words are first
+corrected against the knowledge's own vocabulary. Nothing here imports `telegram`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
+
+from bot.config import Thresholds
+from bot.knowledge import Entry, Knowledge
+from bot.smalltalk import SmallTalk, detect_small_talk
+from bot.text import plain, stem, words
+
+PHRASING_WEIGHT = 0.6
+"""Share of the token score from the best phrasing; the rest is coverage."""
+SPELLING_WEIGHT = 0.15
+"""Share of the confidence from character-level similarity to the closest phrasing, as
+typed (names unmerged): it separates "What is ISIS-K?" from "what is EI-K"."""
+RESCORED = 12
+"""How many of the best token-scored entries get the (slower) character-level look."""
+
+MAX_QUESTION_CHARS = 500
+"""Longer input is cut: no real question is longer, and it bounds the work per message."""
+
+
+class Verdict(StrEnum):
+    ANSWER = "answer"
+    """Confident and clear: reply with the entry."""
+    UNSURE = "unsure"
+    """Plausible candidates but none certain, or the top two too close: ask."""
+    NONE = "none"
+    """Off-topic or unknown: decline honestly."""
+    SMALL_TALK = "small_talk"
+    """A greeting, thanks, or a question about the bot itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    entry: Entry
+    score: float
+    """Confidence, 0-100."""
+    index: int = 0
+    """The entry's position in the knowledge (for the matcher's own look-ups)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """What the matcher concluded about one question; every front end renders this."""
+
+    question: str
+    verdict: Verdict
+    best: Candidate | None = None
+    suggestions: tuple[Candidate, ...] = ()
+    """Runners-up (UNSURE: the choices to offer; ANSWER: close alternatives)."""
+    small_talk: SmallTalk | None = None
+
+    @property
+    def matched(self) -> bool:
+        """True only when an answer is asserted."""
+        return self.verdict is Verdict.ANSWER
+
+    @property
+    def score(self) -> float:
+        return self.best.score if self.best else 0.0
+
+
+@dataclass(slots=True)
+class _Index:
+    """Inverted indexes over the entries, built once per loaded knowledge."""
+
+    idf: dict[str, float] = field(default_factory=dict)
+    unknown_weight: float = 1.0
+    phrasing_owner: list[int] = field(default_factory=list)
+    phrasing_weight: list[float] = field(default_factory=list)
+    phrasing_postings: dict[str, list[int]] = field(default_factory=dict)
+    entry_postings: dict[str, list[int]] = field(default_factory=dict)
+    plain_phrasings: list[tuple[str, ...]] = field(default_factory=list)
+    vocabulary: dict[str, str] = field(default_factory=dict)
+    """Every surface word of the knowledge -> its stem; the spelling corrector's lexicon."""
+    word_list: list[str] = field(default_factory=list)
+
+
+class Matcher:
+    """Answers `match(question)` for one immutable `Knowledge`; rebuild it on reload."""
+
+    def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None) -> None:
+        self.knowledge = knowledge
+        self.thresholds = thresholds or Thresholds()
+        self._entries = knowledge.entries
+        self._index = _build_index(knowledge)
+
+    # --- public ------------------------------------------------------------------------
+
+    def match(self, question: str) -> MatchResult:
+        """Rank every entry for `question` and turn the ranking into a verdict."""
+        question = question[:MAX_QUESTION_CHARS]
+        remainder, talk = detect_small_talk(question)
+        query = self.query_tokens(remainder)
+        if talk is not None and not query:
+            return MatchResult(question, Verdict.SMALL_TALK, small_talk=talk)
+        typed = plain(remainder)
+        ranked = self.rank(query, typed)
+        exact = bool(ranked) and typed in self._index.plain_phrasings[ranked[0].index]
+        return self._decide(question, ranked, exact=exact)
+
+    def rank(self, query: list[str], typed: str = "", limit: int = 4) -> list[Candidate]:
+        """The `limit` best entries for tokenised `query` (`typed`: its `plain` form)."""
+        if not query:
+            return []
+        weights = {t: self._weight(t) for t in set(query)}
+        total = sum(weights.values())
+        index = self._index
+        overlap: dict[int, float] = defaultdict(float)
+        for token, weight in weights.items():
+            for p in index.phrasing_postings.get(token, ()):
+                overlap[p] += weight
+        coverage: dict[int, float] = defaultdict(float)
+        for token, weight in weights.items():
+            for e in index.entry_postings.get(token, ()):
+                coverage[e] += weight
+        best_phrasing: dict[int, float] = defaultdict(float)
+        for p, shared in overlap.items():
+            dice = 2 * shared / (total + index.phrasing_weight[p])
+            owner = index.phrasing_owner[p]
+            if dice > best_phrasing[owner]:
+                best_phrasing[owner] = dice
+        scores = [
+            (
+                100
+                * (
+                    PHRASING_WEIGHT * best_phrasing.get(e, 0.0)
+                    + (1 - PHRASING_WEIGHT) * covered / total
+                ),
+                e,
+            )
+            for e, covered in coverage.items()
+        ]
+        scores.sort(key=lambda pair: (-pair[0], pair[1]))
+        rescored = []
+        for score, e in scores[:RESCORED]:
+            spelling = max(
+                (fuzz.ratio(typed, p) for p in index.plain_phrasings[e]), default=0.0
+            )
+            rescored.append(((1 - SPELLING_WEIGHT) * score + SPELLING_WEIGHT * spelling, e))
+        rescored.sort(key=lambda pair: (-pair[0], pair[1]))
+        return [Candidate(self._entries[e], round(s, 1), e) for s, e in rescored[:limit]]
+
+    def query_tokens(self, text: str) -> list[str]:
+        """Stemmed content tokens of `text`, misspellings corrected to known words."""
+        known = self._index.vocabulary
+        return [known.get(word) or stem(self._correct(word)) for word in words(text)]
+
+    # --- private -----------------------------------------------------------------------
+
+    def _weight(self, token: str) -> float:
+        return self._index.idf.get(token, self._index.unknown_weight)
+
+    def _correct(self, word: str) -> str:
+        """The nearest known word, for words long enough that a near miss is a typo."""
+        if len(word) < 5 or word.isdigit():
+            return word
+        limit = 1 if len(word) < 8 else 2
+        found = process.extractOne(
+            word, self._index.word_list, scorer=Levenshtein.distance, score_cutoff=limit
+        )
+        return found[0] if found else word
+
+    def _decide(self, question: str, ranked: list[Candidate], *, exact: bool) -> MatchResult:
+        """Answer, ask or decline; a question typed exactly as a stored phrasing is answered."""
+        t = self.thresholds
+        if not ranked or ranked[0].score < t.suggest:
+            return MatchResult(question, Verdict.NONE, ranked[0] if ranked else None)
+        best, rest = ranked[0], ranked[1:]
+        close = [c for c in rest if best.score - c.score < t.close_margin]
+        if best.score >= t.answer and (exact or not close):
+            runners = tuple(c for c in rest if c.score >= t.suggest)[: t.max_suggestions]
+            return MatchResult(question, Verdict.ANSWER, best, runners)
+        choices = tuple(c for c in ranked if c.score >= t.suggest)[: t.max_suggestions]
+        return MatchResult(question, Verdict.UNSURE, best, choices)
+
+
+def _build_index(knowledge: Knowledge) -> _Index:
+    index = _Index()
+    entry_tokens: list[set[str]] = []
+    phrasing_tokens: list[set[str]] = []
+    vocabulary: dict[str, str] = {}
+
+    def tokenise(text: str) -> set[str]:
+        found = set()
+        for word in words(text):
+            vocabulary.setdefault(word, stem(word))
+            found.add(vocabulary[word])
+        return found
+
+    for e, entry in enumerate(knowledge.entries):
+        everything: set[str] = set()
+        for phrasing in entry.phrasings:
+            toks = tokenise(phrasing)
+            phrasing_tokens.append(toks)
+            index.phrasing_owner.append(e)
+            everything |= toks
+        everything |= tokenise(entry.answer) | tokenise(knowledge.quote_of(entry))
+        entry_tokens.append(everything)
+        index.plain_phrasings.append(tuple(plain(p) for p in entry.phrasings))
+    tokenise(knowledge.article.title)
+    tokenise(knowledge.article.body)
+
+    n = max(len(entry_tokens), 1)
+    df: dict[str, int] = defaultdict(int)
+    for toks in entry_tokens:
+        for t in toks:
+            df[t] += 1
+    index.idf = {t: math.log(1 + n / c) for t, c in df.items()}
+    for stem_ in set(vocabulary.values()) - index.idf.keys():
+        index.idf[stem_] = math.log(1 + n)  # in the article but in no entry: still rare
+    index.unknown_weight = math.log(1 + n) * 1.5
+    for p, toks in enumerate(phrasing_tokens):
+        index.phrasing_weight.append(sum(index.idf[t] for t in toks))
+        for t in toks:
+            index.phrasing_postings.setdefault(t, []).append(p)
+    for e, toks in enumerate(entry_tokens):
+        for t in toks:
+            index.entry_postings.setdefault(t, []).append(e)
+    index.vocabulary = vocabulary
+    index.word_list = sorted(vocabulary)
+    return index

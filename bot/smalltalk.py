@@ -1,0 +1,74 @@
+"""Recognise greetings, thanks and questions about the bot itself, so they get a friendly
+reply of their own instead of the article entry that happens to share a word."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from bot.text import fold
+
+
+class SmallTalk(StrEnum):
+    GREETING = "greeting"
+    THANKS = "thanks"
+    ABOUT = "about"
+    HELP = "help"
+    GOODBYE = "goodbye"
+    ACK = "ack"
+
+
+_PATTERNS: list[tuple[SmallTalk, re.Pattern[str]]] = [
+    (
+        SmallTalk.ABOUT,
+        re.compile(
+            r"\b(?:who|what)\s+(?:are|r)\s+(?:you|u)\b|\bwhat\s+(?:can|do)\s+(?:you|u)\s+"
+            r"(?:do|know|answer)\b|\bare\s+(?:you|u)\s+(?:a\s+)?(?:bot|robot|human|real|ai)\b"
+            r"|\bwho\s+(?:made|built|created)\s+(?:you|u|this\s+bot)\b|\byour\s+name\b"
+        ),
+    ),
+    (
+        SmallTalk.HELP,
+        re.compile(
+            r"^\W*(?:help|help\s+me|how\s+does\s+this\s+work|how\s+do\s+i\s+use\s+(?:you|this))\W*$"
+        ),
+    ),
+    (
+        SmallTalk.THANKS,
+        re.compile(
+            r"\b(?:thanks?|thank\s+(?:you|u)|thx|ty|cheers|gracias|merci|much\s+appreciated)\b|🙏"
+        ),
+    ),
+    (
+        SmallTalk.GOODBYE,
+        re.compile(r"\b(?:bye|goodbye|good\s+bye|see\s+(?:you|ya)|good\s+night|later)\b"),
+    ),
+    (
+        SmallTalk.GREETING,
+        re.compile(
+            r"\b(?:hi+|hello+|hey+|hiya|howdy|yo|hola|greetings|good\s+(?:morning|afternoon|evening|day)"
+            r"|how\s+are\s+(?:you|u)(?:\s+doing)?|what'?s\s+up|sup)\b|👋"
+        ),
+    ),
+    (
+        SmallTalk.ACK,
+        re.compile(
+            r"^\W*(?:ok(?:ay)?|k|cool|nice|great|got\s+it|i\s+see|alright|awesome|perfect|wow"
+            r"|interesting|good|fine|sure|yes|no|yep|nope|lol|haha)\W*$|^\s*[👍👌🙂😊😀]+\s*$"
+        ),
+    ),
+]
+
+
+def detect_small_talk(text: str) -> tuple[str, SmallTalk | None]:
+    """The first kind of small talk in `text`, and the text with all of it cut out.
+
+    The remainder lets "hi, who founded ISIS-K?" still be matched as a question.
+    """
+    folded = fold(text)
+    found: SmallTalk | None = None
+    for kind, pattern in _PATTERNS:
+        if pattern.search(folded):
+            found = found or kind
+            folded = pattern.sub(" ", folded)
+    return (folded if found else text), found
