@@ -13,23 +13,30 @@ corrected against the knowledge's own vocabulary. Nothing here imports `telegram
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from bot.config import Thresholds
 from bot.knowledge import Entry, Knowledge
 from bot.smalltalk import SmallTalk, detect_small_talk
-from bot.text import plain, stem, words
+from bot.text import ALIAS_WORDS, NAME_TOKENS, STOP_WORDS, plain, stem, tokens, words
 
 PHRASING_WEIGHT = 0.6
 """Share of the token score from the best phrasing; the rest is coverage."""
-SPELLING_WEIGHT = 0.15
+SPELLING_WEIGHT = 0.3
 """Share of the confidence from character-level similarity to the closest phrasing, as
 typed (names unmerged): it separates "What is ISIS-K?" from "what is EI-K"."""
+UNKNOWN_FACTOR = 1.0
+"""A word the knowledge never uses weighs this many times the rarest known word."""
+NAME_FACTOR = 0.7
+"""Names (ISIS-K, Kabul, 2020...) weigh at least this share of the rarest word's weight,
+however many entries use them: "who founded al-Qaeda" must not pass for "who founded
+ISIS-K" just because both names are common in the file."""
 RESCORED = 12
 """How many of the best token-scored entries get the (slower) character-level look."""
 
@@ -89,8 +96,8 @@ class _Index:
     phrasing_postings: dict[str, list[int]] = field(default_factory=dict)
     entry_postings: dict[str, list[int]] = field(default_factory=dict)
     plain_phrasings: list[tuple[str, ...]] = field(default_factory=list)
-    vocabulary: dict[str, str] = field(default_factory=dict)
-    """Every surface word of the knowledge -> its stem; the spelling corrector's lexicon."""
+    lexicon: frozenset[str] = frozenset()
+    """Every word of the knowledge as typed (names unmerged): what spelling is checked against."""
     word_list: list[str] = field(default_factory=list)
 
 
@@ -115,7 +122,10 @@ class Matcher:
         typed = plain(remainder)
         ranked = self.rank(query, typed)
         exact = bool(ranked) and typed in self._index.plain_phrasings[ranked[0].index]
-        return self._decide(question, ranked, exact=exact)
+        result = self._decide(question, ranked, exact=exact)
+        if talk is not None and not result.matched:  # "thanks, that was helpful"
+            return MatchResult(question, Verdict.SMALL_TALK, small_talk=talk)
+        return result
 
     def rank(self, query: list[str], typed: str = "", limit: int = 4) -> list[Candidate]:
         """The `limit` best entries for tokenised `query` (`typed`: its `plain` form)."""
@@ -161,8 +171,7 @@ class Matcher:
 
     def query_tokens(self, text: str) -> list[str]:
         """Stemmed content tokens of `text`, misspellings corrected to known words."""
-        known = self._index.vocabulary
-        return [known.get(word) or stem(self._correct(word)) for word in words(text)]
+        return tokens(text, self._correct)
 
     # --- private -----------------------------------------------------------------------
 
@@ -170,12 +179,16 @@ class Matcher:
         return self._index.idf.get(token, self._index.unknown_weight)
 
     def _correct(self, word: str) -> str:
-        """The nearest known word, for words long enough that a near miss is a typo."""
-        if len(word) < 5 or word.isdigit():
+        """The nearest known word, for unknown words long enough that a near miss is a typo.
+
+        Short and common words are left alone (or "joke" would become "Joe"); a swap of two
+        letters counts as one edit (optimal string alignment distance).
+        """
+        if len(word) < 5 or word in self._index.lexicon or word in STOP_WORDS:
             return word
         limit = 1 if len(word) < 8 else 2
         found = process.extractOne(
-            word, self._index.word_list, scorer=Levenshtein.distance, score_cutoff=limit
+            word, self._index.word_list, scorer=OSA.distance, score_cutoff=limit
         )
         return found[0] if found else word
 
@@ -197,9 +210,11 @@ def _build_index(knowledge: Knowledge) -> _Index:
     index = _Index()
     entry_tokens: list[set[str]] = []
     phrasing_tokens: list[set[str]] = []
+    lexicon: set[str] = set(ALIAS_WORDS)
     vocabulary: dict[str, str] = {}
 
     def tokenise(text: str) -> set[str]:
+        lexicon.update(plain(text).split())
         found = set()
         for word in words(text):
             vocabulary.setdefault(word, stem(word))
@@ -224,10 +239,13 @@ def _build_index(knowledge: Knowledge) -> _Index:
     for toks in entry_tokens:
         for t in toks:
             df[t] += 1
+    rarest = math.log(1 + n)
     index.idf = {t: math.log(1 + n / c) for t, c in df.items()}
     for stem_ in set(vocabulary.values()) - index.idf.keys():
-        index.idf[stem_] = math.log(1 + n)  # in the article but in no entry: still rare
-    index.unknown_weight = math.log(1 + n) * 1.5
+        index.idf[stem_] = rarest  # in the article but in no entry: still rare
+    for name in _names(knowledge) & index.idf.keys():
+        index.idf[name] = max(index.idf[name], NAME_FACTOR * rarest)
+    index.unknown_weight = UNKNOWN_FACTOR * rarest
     for p, toks in enumerate(phrasing_tokens):
         index.phrasing_weight.append(sum(index.idf[t] for t in toks))
         for t in toks:
@@ -235,6 +253,21 @@ def _build_index(knowledge: Knowledge) -> _Index:
     for e, toks in enumerate(entry_tokens):
         for t in toks:
             index.entry_postings.setdefault(t, []).append(e)
-    index.vocabulary = vocabulary
-    index.word_list = sorted(vocabulary)
+    index.lexicon = frozenset(lexicon)
+    index.word_list = sorted(w for w in lexicon if len(w) >= 4 and not w.isdigit())
     return index
+
+
+_CAPITALISED = re.compile(r"(?<=[\w,;:)] )[A-Z][\w-]+|\d+")
+
+
+def _names(knowledge: Knowledge) -> set[str]:
+    """Tokens of the names and numbers in the article: words capitalised inside sentences
+    and never written in lower case ("Kabul", not the "Province" of a title)."""
+    text = knowledge.article.text
+    found = set(NAME_TOKENS)
+    for sentence in knowledge.article.sentences():
+        for name in _CAPITALISED.findall(sentence):
+            if not re.search(rf"\b{re.escape(name.lower())}", text):
+                found.update(tokens(name))
+    return found

@@ -41,7 +41,7 @@ _PATTERNS: list[tuple[SmallTalk, re.Pattern[str]]] = [
     ),
     (
         SmallTalk.GOODBYE,
-        re.compile(r"\b(?:bye|goodbye|good\s+bye|see\s+(?:you|ya)|good\s+night|later)\b"),
+        re.compile(r"\b(?:bye|goodbye|good\s+bye|see\s+(?:you|ya)|cya|good\s+night|later)\b"),
     ),
     (
         SmallTalk.GREETING,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 
 import snowballstemmer
@@ -114,23 +115,37 @@ _SLANG = {
 """Chat shorthand spelled out, so it is matched rather than weighed as an unknown word."""
 
 
-def fold(text: str) -> str:
-    """Lowercase, strip accents, and merge name variants; keeps word boundaries."""
+ALIAS_WORDS = frozenset(
+    "difference differences different versus compared taliban qaeda qaida khorasan "
+    "islamic state united states america american nations death deaths killed".split()
+)
+"""Words the aliases rewrite, so the spelling corrector still knows them as words."""
+
+NAME_TOKENS = frozenset({"isisk", "isi", "alqaeda", "taliban", "usa", "un", "biden"})
+"""The tokens the aliases produce: the names of the actors."""
+
+_LETTERS = re.compile(r"[a-z]+")
+
+
+def fold(text: str, correct: Callable[[str], str] | None = None) -> str:
+    """Lowercase, strip accents, fix spelling (`correct`), merge name variants."""
     if not text.isupper():  # in a shouted "WHAT IS KHORASAN", case tells nothing
         for pattern, repl in _CASE_SENSITIVE:
             text = pattern.sub(repl, text)
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     text = text.replace("’", "'").replace("‘", "'")
+    if correct is not None:
+        text = _LETTERS.sub(lambda m: correct(m.group()), text)
     for pattern, repl in _ALIASES:
         text = pattern.sub(repl, text)
     return text
 
 
-def words(text: str) -> list[str]:
+def words(text: str, correct: Callable[[str], str] | None = None) -> list[str]:
     """The folded words of `text`, shorthand spelled out, stop words removed, not stemmed."""
     out = []
-    for word in _WORD.findall(fold(text)):
+    for word in _WORD.findall(fold(text, correct)):
         word = _SLANG.get(word, word)
         if word and word not in STOP_WORDS:
             out.append(word)
@@ -150,6 +165,6 @@ def stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
 
-def tokens(text: str) -> list[str]:
+def tokens(text: str, correct: Callable[[str], str] | None = None) -> list[str]:
     """The stemmed content tokens of `text`, in order, duplicates kept."""
-    return [stem(w) for w in words(text)]
+    return [stem(w) for w in words(text, correct)]
