@@ -162,9 +162,7 @@ class Matcher:
         scores.sort(key=lambda pair: (-pair[0], pair[1]))
         rescored = []
         for score, e in scores[:RESCORED]:
-            spelling = max(
-                (fuzz.ratio(typed, p) for p in index.plain_phrasings[e]), default=0.0
-            )
+            spelling = max((fuzz.ratio(typed, p) for p in index.plain_phrasings[e]), default=0.0)
             rescored.append(((1 - SPELLING_WEIGHT) * score + SPELLING_WEIGHT * spelling, e))
         rescored.sort(key=lambda pair: (-pair[0], pair[1]))
         return [Candidate(self._entries[e], round(s, 1), e) for s, e in rescored[:limit]]

@@ -1,0 +1,113 @@
+"""Webhook mode: a small tornado server that takes Telegram's POSTs, plus a health check.
+
+Several replicas can run behind a load balancer: each one verifies Telegram's secret
+header, queues the update for its own Application and answers at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+import tornado.web
+from telegram import Update
+from telegram.ext import Application
+from tornado.httpserver import HTTPServer
+
+from bot.config import Settings
+from bot.telegram.app import on_shutdown, on_startup
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/telegram"
+HEALTH_PATH = "/healthz"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class UpdateHandler(tornado.web.RequestHandler):
+    """POST /telegram: one update from Telegram, refused without the right secret."""
+
+    def initialize(self, app: Application, secret: str) -> None:
+        self.app = app
+        self.secret = secret
+
+    async def post(self) -> None:
+        given = self.request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            log.warning("Refused a webhook request without the right secret token")
+            raise tornado.web.HTTPError(403)
+        try:
+            data = json.loads(self.request.body)
+            update = Update.de_json(data, self.app.bot)
+        except (ValueError, TypeError, KeyError):
+            raise tornado.web.HTTPError(400) from None
+        if update is not None:
+            await self.app.update_queue.put(update)
+        self.set_status(200)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, tornado.web.HTTPError):
+            return
+        super().log_exception(typ, value, tb)
+
+
+class HealthHandler(tornado.web.RequestHandler):
+    """GET /healthz: 200 with what is served, for the load balancer."""
+
+    def initialize(self, app: Application) -> None:
+        self.app = app
+
+    def get(self) -> None:
+        engine = self.app.bot_data["handlers"].engine
+        self.write(
+            {
+                "status": "ok",
+                "entries": len(engine.knowledge.entries),
+                "version": engine.knowledge.fingerprint,
+                "running": self.app.running,
+            }
+        )
+
+
+def web_app(app: Application, secret: str) -> tornado.web.Application:
+    return tornado.web.Application(
+        [
+            (WEBHOOK_PATH, UpdateHandler, {"app": app, "secret": secret}),
+            (HEALTH_PATH, HealthHandler, {"app": app}),
+        ],
+        log_function=lambda handler: None,  # access logs would only repeat Telegram's POSTs
+    )
+
+
+async def serve_webhook(app: Application, settings: Settings) -> int:
+    """Run until SIGINT/SIGTERM: set the webhook, serve, and shut down cleanly."""
+    if not settings.webhook_url or not settings.webhook_secret:
+        print(
+            "error: webhook mode needs WEBHOOK_URL (the public https base URL) and "
+            "WEBHOOK_SECRET (1-256 characters: A-Z, a-z, 0-9, _ and -).",
+            file=sys.stderr,
+        )
+        return 2
+    secret = settings.webhook_secret.reveal()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with app:
+        await on_startup(app)
+        await app.start()
+        url = settings.webhook_url.rstrip("/") + WEBHOOK_PATH
+        await app.bot.set_webhook(url, secret_token=secret, allowed_updates=Update.ALL_TYPES)
+        server = HTTPServer(web_app(app, secret))
+        server.listen(settings.webhook_port, settings.webhook_listen)
+        log.info("Webhook server on %s:%d", settings.webhook_listen, settings.webhook_port)
+        await stop.wait()
+        server.stop()
+        await app.stop()
+        await on_shutdown(app)
+    return 0
