@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from bot.errors import KnowledgeError, Problem
 
-MAX_FILE_BYTES = 2_000_000
+MAX_FILE_BYTES = 20_000_000
 """Far above any real Q&A file; stops a runaway paste from stalling the loader."""
 
 ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
