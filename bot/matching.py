@@ -24,7 +24,7 @@ from rapidfuzz.distance import OSA
 from bot.config import Thresholds
 from bot.knowledge import Entry, Knowledge
 from bot.smalltalk import SmallTalk, detect_small_talk
-from bot.text import ALIAS_WORDS, NAME_TOKENS, STOP_WORDS, plain, stem, tokens, words
+from bot.text import ALIAS_WORDS, COMMON_WORDS, NAME_TOKENS, STOP_WORDS, plain, stem, tokens, words
 
 PHRASING_WEIGHT = 0.6
 """Share of the token score from the best phrasing; the rest is coverage."""
@@ -183,6 +183,8 @@ class Matcher:
         letters counts as one edit (optimal string alignment distance).
         """
         if len(word) < 5 or word in self._index.lexicon or word in STOP_WORDS:
+            return word
+        if word in COMMON_WORDS:
             return word
         limit = 1 if len(word) < 8 else 2
         found = process.extractOne(

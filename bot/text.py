@@ -32,7 +32,7 @@ _ALIASES: list[tuple[re.Pattern[str], str]] = [
         re.compile(
             rf"\b{_ISIS}(?:\s+in)?(?:\s+(?:the|of))?\s*{_KHORASAN}(?:\s+province)?\b"
             rf"|\b(?:isis|isil|daesh|daish|ei|is)\s*-\s*(?:k|kp|{_KHORASAN})\b"
-            r"|\b(?:isis|isil|daesh|daish|ei)\s*(?:k|kp)\b"
+            r"|\b(?:isis|isil|daesh|daish|ei)\s*(?:k|kp)s?\b"
             r"|\biskp?\b|\bisisk\b"
         ),
         " isisk ",
@@ -77,7 +77,9 @@ STOP_WORDS = frozenset(
     these they this those through to too under until up very was we were what's whats
     while whom with would you your yours yourself yourselves s t d ll m re ve y
     also tell please know say says said explain mean means meant article according really
-    ok okay us aren isn don doesn didn wasn weren haven hasn won wouldn can cant
+    ok okay us actually exactly basically anyway anyways anyone someone something thing
+    things kind sort like guess wonder wondering curious quick question questions
+    aren isn don doesn didn wasn weren haven hasn won wouldn can cant
     """.split()
 )
 """Words that carry no fact. Question words (who, what, when, where, why, how, which) are
@@ -123,6 +125,17 @@ ALIAS_WORDS = frozenset(
 
 NAME_TOKENS = frozenset({"isisk", "isi", "alqaeda", "taliban", "usa", "un", "biden"})
 """The tokens the aliases produce: the names of the actors."""
+
+COMMON_WORDS = frozenset(
+    """
+    right think thinks thought about which there their would could should other where these
+    those first after world still great years people before being never going point since
+    while under found place made make makes making given given again always every might
+    maybe whole today tomorrow yesterday weather recipe price money movie music sport sports
+    football soccer player score number numbers capital population currency language
+    """.split()
+)
+"""Everyday words the spelling corrector must leave alone: "right" is not a typo of "fight"."""
 
 _LETTERS = re.compile(r"[a-z]+")
 
