@@ -132,7 +132,7 @@ class Article:
             yield from (s for s in _SENTENCE_END.split(paragraph) if s.strip())
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?”])\s+(?=[“‘\"A-Z])")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][”’\"]))\s+(?=[“‘\"A-Z])")
 
 
 def _normalise_with_index(text: str) -> tuple[str, tuple[int, ...]]:

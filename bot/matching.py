@@ -123,8 +123,8 @@ class Matcher:
         ranked = self.rank(query, typed)
         exact = bool(ranked) and typed in self._index.plain_phrasings[ranked[0].index]
         result = self._decide(question, ranked, exact=exact)
-        if talk is not None and not result.matched:  # "thanks, that was helpful"
-            return MatchResult(question, Verdict.SMALL_TALK, small_talk=talk)
+        if talk is not None and not result.matched and not _asks(remainder):
+            return MatchResult(question, Verdict.SMALL_TALK, small_talk=talk)  # "thanks, great"
         return result
 
     def rank(self, query: list[str], typed: str = "", limit: int = 4) -> list[Candidate]:
@@ -204,6 +204,18 @@ class Matcher:
             return MatchResult(question, Verdict.ANSWER, best, runners)
         choices = tuple(c for c in ranked if c.score >= t.suggest)[: t.max_suggestions]
         return MatchResult(question, Verdict.UNSURE, best, choices)
+
+
+_QUESTION = re.compile(
+    r"\?|^\W*(?:who|whom|whose|what|when|where|why|how|which|is|are|was|were|do|does|did|can"
+    r"|could|will|would|has|have|had|tell)\b",
+    re.IGNORECASE,
+)
+
+
+def _asks(text: str) -> bool:
+    """Whether what is left after a greeting reads as a question of its own."""
+    return bool(_QUESTION.search(text))
 
 
 def _build_index(knowledge: Knowledge) -> _Index:

@@ -9,8 +9,10 @@ Telegram's 4096-character limit.
 from __future__ import annotations
 
 import html
+import re
 import textwrap
 from dataclasses import dataclass, field
+from urllib.parse import quote as url_quote
 
 from bot.knowledge import Entry, Knowledge
 from bot.matching import MatchResult, Verdict
@@ -29,13 +31,11 @@ VOTE_PREFIX = "v:"
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    """One inline button: `data` comes back as a callback; `url` and `share` open things."""
+    """One inline button: `data` comes back as a callback query; `url` opens a link."""
 
     label: str
     data: str | None = None
     url: str | None = None
-    share: str | None = None
-    """Text for a 'share' button that opens the chat picker with an inline query."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +59,18 @@ class Links:
             return None
         return f"https://t.me/{self.bot_username}?start={entry_id}"
 
+    def share_link(self, entry: Entry) -> str | None:
+        """Telegram's share dialog, prefilled with the question and its start link."""
+        link = self.start_link(entry.id)
+        if link is None:
+            return None
+        text = url_quote(entry.question)
+        return f"https://t.me/share/url?url={url_quote(link, safe='')}&text={text}"
+
 
 def esc(text: str) -> str:
-    """Escape text for Telegram's HTML parse mode (quotes too, for attribute safety)."""
-    return html.escape(text, quote=True)
+    """Escape text for Telegram's HTML parse mode (it is never put inside an attribute)."""
+    return html.escape(text, quote=False)
 
 
 def source_line(knowledge: Knowledge) -> str:
@@ -101,9 +109,9 @@ def answer_reply(
             Button("👍", data=f"{VOTE_PREFIX}{entry.id}:+"),
             Button("👎", data=f"{VOTE_PREFIX}{entry.id}:-"),
         ]
-    link = links.start_link(entry.id)
+    link = links.share_link(entry)
     if link:
-        last.append(Button("↗ Share", share=entry.question))
+        last.append(Button("↗ Share", url=link))
     if last:
         rows.append(tuple(last))
     return Reply(_fit(body), plain, tuple(rows))
@@ -259,6 +267,4 @@ def _fit(html_text: str) -> str:
 
 
 def _strip_tags(html_text: str) -> str:
-    import re
-
     return re.sub(r"<[^>]+>", "", html_text)

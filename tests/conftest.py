@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botapi_standin import BotApiStandin
+from telegram.ext import Application
+
+from bot.config import Secret, Settings
+from bot.engine import Engine
+from bot.store import Store
+from bot.telegram.app import build_application, on_shutdown, on_startup
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
@@ -14,7 +24,8 @@ SMALL_ARTICLE = """# A small article
 
 Monday, September 20
 
-ISIS-K is how the branch of the Islamic State (ISIS) in Afghanistan is known. Formed in 2014, on the border with Pakistan.
+ISIS-K is how the branch of the Islamic State (ISIS) in Afghanistan is known.
+Formed in 2014, on the border with Pakistan.
 
 At least 170 people died, according to local health authorities.
 """
@@ -51,3 +62,65 @@ def small_kb(tmp_path: Path) -> Path:
     qa = folder / "qa.yaml"
     qa.write_text(SMALL_QA, encoding="utf-8")
     return qa
+
+
+# --- the bot on a Bot API stand-in -----------------------------------------------------
+
+ADMIN_ID = 4242
+"""A maintainer's Telegram user id (ADMIN_IDS) in the end-to-end tests."""
+
+
+@dataclass
+class BotUnderTest:
+    """The running Application, the stand-in it talks to, and what it was built from."""
+
+    app: Application
+    api: BotApiStandin
+    settings: Settings
+    engine: Engine
+    store: Store
+
+    async def ask(self, text: str, **kwargs: Any) -> dict[str, Any]:
+        """Send `text` as a user and return the bot's sendMessage parameters."""
+        before = len(self.api.sent("sendMessage"))
+        self.api.push_message(text, **kwargs)
+        sent = await self.api.wait_for("sendMessage", count=before + 1)
+        return sent[-1]
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[BotApiStandin]:
+    async with BotApiStandin() as api:
+        yield api
+
+
+@pytest.fixture
+async def running_bot(
+    standin: BotApiStandin, shipped_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[BotUnderTest]:
+    """The whole bot, polling the stand-in over real HTTP, on a copy of the knowledge."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")  # PTB 22 warns about retry_after otherwise
+    settings = Settings(
+        token=Secret(standin.token),
+        base_url=standin.api_base_url,
+        knowledge_dir=shipped_copy.parent,
+        qa_file=shipped_copy,
+        admin_ids=frozenset({ADMIN_ID}),
+        database_path=tmp_path / "data" / "bot.sqlite3",
+        reload_interval=0.1,
+    )
+    engine = Engine(settings.qa_path, settings.thresholds, settle=0.05)
+    store = Store(settings.database_path, max_rows=100, vote_key=b"test-vote-key")
+    app = build_application(settings, engine, store)
+    await app.initialize()
+    await on_startup(app)
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0, timeout=1)
+    try:
+        yield BotUnderTest(app, standin, settings, engine, store)
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await on_shutdown(app)
+        await app.shutdown()

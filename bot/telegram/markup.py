@@ -18,6 +18,4 @@ def _button(button: Button) -> InlineKeyboardButton:
     label = button.label if len(button.label) <= 64 else button.label[:63] + "…"
     if button.url:
         return InlineKeyboardButton(label, url=button.url)
-    if button.share is not None:
-        return InlineKeyboardButton(label, switch_inline_query=button.share)
     return InlineKeyboardButton(label, callback_data=button.data or "noop")

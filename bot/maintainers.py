@@ -1,0 +1,407 @@
+"""The maintainers' tools: what people asked that the bot could not answer, and what the
+article says that no entry quotes.
+
+Each tool is a function returning data (for tests and other front ends) plus a printing
+function for the command line (`python -m bot report`, `python -m bot coverage`), which
+returns the exit code. Nothing here imports `telegram`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+from bot.config import Settings
+from bot.engine import Engine
+from bot.errors import KnowledgeError
+from bot.knowledge import Article, Knowledge, load_knowledge, normalise_text
+from bot.store import Store, UnansweredQuestion
+from bot.text import plain
+
+EXIT_OK = 0
+
+REPORT_VOTE_KEY = b"report: reads votes, never casts them"
+"""The report only reads, so it needs no secret; any non-empty key opens the store."""
+
+MAX_EXAMPLES = 3
+MIN_QUOTE_WORDS = 5
+"""A quote this long inside a sentence counts as covering that sentence."""
+MIN_SHARED_SPAN = 0.6
+"""Share of a sentence's characters a quote must cover in one piece to count."""
+
+
+# --- unanswered questions --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Closest:
+    """The entry nearest to a question: the first candidate to extend or to add beside."""
+
+    entry_id: str
+    score: float
+    question: str | None = None
+    """The entry's question, when the knowledge was loaded."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnansweredGroup:
+    """Near-identical unanswered questions, counted together."""
+
+    text: str
+    """The most frequent wording."""
+    count: int
+    examples: tuple[str, ...]
+    """Up to three other wordings, those that differ in more than case first."""
+    last_asked: datetime
+    closest: Closest | None = None
+    now_answered: bool = False
+    """The current knowledge answers it: an entry was added since it was asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryVotes:
+    """One entry's votes, with its question for the reader."""
+
+    entry_id: str
+    question: str | None
+    """None when the entry is no longer in the Q&A file (or it could not be loaded)."""
+    up: int
+    down: int
+
+    @property
+    def weak(self) -> bool:
+        """More 👎 than 👍: the answer or its quote needs rewriting."""
+        return self.down > self.up
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything `python -m bot report` shows."""
+
+    unanswered_total: int
+    groups_total: int
+    groups: tuple[UnansweredGroup, ...]
+    """The most frequent groups, at most `limit`."""
+    votes: tuple[EntryVotes, ...]
+    """Sorted by 👎, most first."""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "unanswered_total": self.unanswered_total,
+            "groups_total": self.groups_total,
+            "unanswered": [_group_json(g) for g in self.groups],
+            "votes": [
+                {
+                    "id": v.entry_id,
+                    "question": v.question,
+                    "up": v.up,
+                    "down": v.down,
+                    "weak": v.weak,
+                }
+                for v in self.votes
+            ],
+        }
+
+
+def group_unanswered(
+    rows: Iterable[UnansweredQuestion], *, similarity: float = 85.0
+) -> list[UnansweredGroup]:
+    """Group near-duplicate questions, most asked first (then most recent).
+
+    Greedy: the most frequent remaining wording takes every remaining wording whose
+    `token_sort_ratio` (on `plain` text) reaches `similarity`. `closest` is the one
+    recorded when it was asked; `build_report` replaces it with today's.
+    """
+    forms: dict[str, list[UnansweredQuestion]] = {}
+    for row in rows:
+        forms.setdefault(plain(row.text) or row.text.casefold(), []).append(row)
+    order = sorted(forms, key=lambda form: _popularity(forms[form]), reverse=True)
+    choices: list[str | None] = list(order)
+    groups = []
+    for i, seed in enumerate(order):
+        if choices[i] is None:
+            continue
+        choices[i] = None
+        found = process.extract(
+            seed, choices, scorer=fuzz.token_sort_ratio, score_cutoff=similarity, limit=None
+        )
+        members = [i, *(j for _, _, j in found)]
+        for j in members:
+            choices[j] = None
+        groups.append(_group([row for j in members for row in forms[order[j]]]))
+    groups.sort(key=lambda g: (g.count, g.last_asked), reverse=True)
+    return groups
+
+
+def closest_entry(engine: Engine, question: str) -> tuple[Closest | None, bool]:
+    """The current knowledge's best entry for `question`, and whether it now answers it."""
+    result = engine.ask(question)
+    if result.best is None:
+        return None, False
+    entry = result.best.entry
+    return Closest(entry.id, result.best.score, entry.question), result.matched
+
+
+def build_report(store: Store, engine: Engine | None, limit: int | None = None) -> Report:
+    """Group the unanswered questions and collect the votes; `limit` caps the groups."""
+    rows = store.unanswered()
+    groups = group_unanswered(rows)
+    shown = groups if limit is None or limit < 1 else groups[:limit]
+    if engine is not None:
+        shown = [_with_closest(group, engine) for group in shown]
+    return Report(len(rows), len(groups), tuple(shown), _entry_votes(store, engine))
+
+
+def print_report(settings: Settings, *, as_json: bool = False, limit: int | None = 20) -> int:
+    """`python -m bot report`: a table in the terminal, or one JSON object with `--json`."""
+    path = settings.database_path
+    if not path.exists():
+        message = f"No questions recorded yet (database: {path})."
+        if as_json:  # keep stdout valid JSON for scripts; the note goes to stderr
+            print(json.dumps({"database": str(path), **Report(0, 0, (), ()).to_json()}))
+            print(message, file=sys.stderr)
+        else:
+            print(message)
+        return EXIT_OK
+    engine = _engine_or_none(settings)
+    with Store(path, max_rows=settings.unanswered_max_rows, vote_key=REPORT_VOTE_KEY) as store:
+        report = build_report(store, engine, limit)
+    if as_json:
+        data = {"database": str(path), **report.to_json()}
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(_report_lines(report, path)))
+    return EXIT_OK
+
+
+def unanswered_summary(store: Store, engine: Engine, limit: int = 10) -> str:
+    """The top unanswered questions as a short text, for the /unanswered command."""
+    report = build_report(store, engine, limit)
+    if not report.groups:
+        return "No unanswered questions recorded yet."
+    lines = [f"Top {len(report.groups)} unanswered (of {report.unanswered_total} recorded):"]
+    for n, g in enumerate(report.groups, 1):
+        closest = f" → closest: {g.closest.entry_id} ({g.closest.score:.0f})" if g.closest else ""
+        lines.append(f"{n}. {_cut(g.text, 80)} ×{g.count}{closest}")
+    return "\n".join(lines)
+
+
+def _popularity(rows: Sequence[UnansweredQuestion]) -> tuple[int, datetime]:
+    return len(rows), max(row.asked_at for row in rows)
+
+
+def _group(rows: list[UnansweredQuestion]) -> UnansweredGroup:
+    """One group from its rows: the most frequent wording represents it."""
+    wordings: dict[str, list[UnansweredQuestion]] = {}
+    for row in rows:
+        wordings.setdefault(row.text, []).append(row)
+    ranked = sorted(wordings, key=lambda w: _popularity(wordings[w]), reverse=True)
+    text = ranked[0]
+    form = plain(text)
+    others = sorted(ranked[1:], key=lambda w: plain(w) == form)  # stable: keeps popularity
+    last = max(row.asked_at for row in rows)
+    closest = _recorded_closest(wordings[text])
+    return UnansweredGroup(text, len(rows), tuple(others[:MAX_EXAMPLES]), last, closest)
+
+
+def _recorded_closest(rows: list[UnansweredQuestion]) -> Closest | None:
+    """The closest entry noted the last time this wording was asked (if any was)."""
+    for row in sorted(rows, key=lambda r: r.asked_at, reverse=True):
+        if row.closest_id:
+            return Closest(row.closest_id, row.score)
+    return None
+
+
+def _with_closest(group: UnansweredGroup, engine: Engine) -> UnansweredGroup:
+    closest, answered = closest_entry(engine, group.text)
+    return replace(group, closest=closest, now_answered=answered)
+
+
+def _entry_votes(store: Store, engine: Engine | None) -> tuple[EntryVotes, ...]:
+    entries = engine.knowledge.by_id if engine is not None else {}
+    votes = [
+        EntryVotes(
+            entry_id,
+            entries[entry_id].question if entry_id in entries else None,
+            count.up,
+            count.down,
+        )
+        for entry_id, count in store.votes().items()
+    ]
+    votes.sort(key=lambda v: (-v.down, v.up, v.entry_id))
+    return tuple(votes)
+
+
+def _engine_or_none(settings: Settings) -> Engine | None:
+    """The engine for today's closest entries; a broken Q&A file must not hide the report."""
+    try:
+        return Engine(settings.qa_path, settings.thresholds)
+    except KnowledgeError as exc:
+        print(
+            f"note: {settings.qa_path} has {len(exc.problems)} problem(s) (see `python -m bot "
+            "validate`); closest entries are shown as recorded.",
+            file=sys.stderr,
+        )
+        return None
+
+
+def _group_json(group: UnansweredGroup) -> dict[str, object]:
+    closest = group.closest
+    return {
+        "question": group.text,
+        "count": group.count,
+        "examples": list(group.examples),
+        "last_asked": group.last_asked.isoformat(),
+        "closest": None
+        if closest is None
+        else {"id": closest.entry_id, "question": closest.question, "score": closest.score},
+        "now_answered": group.now_answered,
+    }
+
+
+def _report_lines(report: Report, path: Path) -> list[str]:
+    """The terminal report: unanswered groups, then votes per entry."""
+    shown = len(report.groups)
+    lines = [
+        f"Unanswered questions: {report.unanswered_total} recorded in {report.groups_total} "
+        f"group(s), showing {shown} (database: {path})."
+    ]
+    if report.groups:
+        lines += ["", f"{'Count':>5}  {'Last asked':<10}  {'Question':<50}  Closest entry (score)"]
+        for g in report.groups:
+            closest = f"{g.closest.entry_id} ({g.closest.score:.0f})" if g.closest else "-"
+            if g.now_answered:
+                closest += "  now answered"
+            day = g.last_asked.strftime("%Y-%m-%d")
+            lines.append(f"{g.count:>5}  {day:<10}  {_cut(g.text, 50):<50}  {closest}")
+            if g.examples:
+                also = ", ".join(f"“{_cut(e, 40)}”" for e in g.examples)
+                lines.append(f"{'':>5}  {'':<10}  also: {also}")
+    lines += ["", f"Votes per entry, most 👎 first ({len(report.votes)} entries):"]
+    if not report.votes:
+        lines.append("  No votes yet.")
+        return lines
+    width = max(len(v.entry_id) for v in report.votes)
+    lines.append(f"{'Down':>5}  {'Up':>5}  {'Entry':<{width}}  Question")
+    for v in report.votes:
+        question = v.question or "(not in the Q&A file)"
+        flag = "  WEAK" if v.weak else ""
+        lines.append(f"{v.down:>5}  {v.up:>5}  {v.entry_id:<{width}}  {question}{flag}")
+    return lines
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# --- coverage ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A sentence of the article and the paragraph it is in (1 = the first after the date)."""
+
+    text: str
+    paragraph: int
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How much of the article the entries quote, and what they leave out."""
+
+    total: int
+    covered: int
+    uncovered: tuple[Sentence, ...]
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.covered / self.total if self.total else 100.0
+
+
+def coverage(knowledge: Knowledge) -> Coverage:
+    """Which of the article's sentences some entry quotes (see `_covered` for the rule)."""
+    text, sentences = _locate_sentences(knowledge.article)
+    spans = [
+        span
+        for entry in knowledge.entries
+        for span in _spans(text, normalise_text(knowledge.quote_of(entry)))
+    ]
+    uncovered = tuple(sentence for sentence, where in sentences if not _covered(text, where, spans))
+    return Coverage(len(sentences), len(sentences) - len(uncovered), uncovered)
+
+
+def uncovered_sentences(knowledge: Knowledge) -> list[str]:
+    """The article's sentences that no entry's quote covers, in article order."""
+    return [sentence.text for sentence in coverage(knowledge).uncovered]
+
+
+def print_coverage(settings: Settings) -> int:
+    """`python -m bot coverage`: the figure, then every sentence left to write entries for."""
+    result = coverage(load_knowledge(settings.qa_path, settings.article_path))
+    print(
+        f"Coverage: {result.covered} of {result.total} sentences quoted ({result.percent:.0f} %)."
+    )
+    if result.uncovered:
+        print("\nNot quoted by any entry (paragraphs counted from the first after the date):")
+        width = len(str(len(result.uncovered)))
+        for n, sentence in enumerate(result.uncovered, 1):
+            print(f"{n:>{width}}. [paragraph {sentence.paragraph}] {sentence.text}")
+    return EXIT_OK
+
+
+def _locate_sentences(
+    article: Article,
+) -> tuple[str, list[tuple[Sentence, tuple[int, int] | None]]]:
+    """The normalised article text, and each body sentence with its paragraph and span.
+
+    Positions let a quote count only where it really is, not wherever its words recur;
+    the sentence keeps the article's own characters (curly quotes) for display.
+    """
+    parts = [normalise_text(p) for p in (article.title, article.date, *article.paragraphs)]
+    starts, offset = [], 0
+    for part in parts:
+        starts.append(offset)
+        offset += len(part) + 1
+    text = " ".join(parts)
+    located: list[tuple[Sentence, tuple[int, int] | None]] = []
+    cursor = starts[2] if len(starts) > 2 else 0
+    for raw in article.sentences():
+        needle = normalise_text(raw)
+        start = text.find(needle, cursor)
+        where = (start, start + len(needle)) if start >= 0 else None
+        cursor = where[1] if where else cursor
+        paragraph = bisect_right(starts, where[0] if where else cursor) - 2
+        located.append((Sentence(" ".join(raw.split()), paragraph), where))
+    return text, located
+
+
+def _spans(text: str, quote: str) -> list[tuple[int, int]]:
+    """Every place `quote` occurs in `text`, as (start, end)."""
+    found, start = [], text.find(quote) if quote else -1
+    while start >= 0:
+        found.append((start, start + len(quote)))
+        start = text.find(quote, start + 1)
+    return found
+
+
+def _covered(text: str, where: tuple[int, int] | None, spans: list[tuple[int, int]]) -> bool:
+    """A quote covers a sentence when it holds most of it (≥ 60 % in one piece, which
+    includes containing it whole) or is a passage of at least five words inside it."""
+    if where is None:  # not found in the article text (a splitting bug): report it uncovered
+        return False
+    start, end = where
+    need = MIN_SHARED_SPAN * (end - start)
+    for q_start, q_end in spans:
+        if min(end, q_end) - max(start, q_start) >= need:
+            return True
+        inside = start <= q_start and q_end <= end
+        if inside and len(text[q_start:q_end].split()) >= MIN_QUOTE_WORDS:
+            return True
+    return False
