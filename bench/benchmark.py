@@ -65,7 +65,9 @@ def generated_file(folder: Path, count: int, seed: int = 7) -> Path:
     shipped = yaml.safe_load((ROOT / "knowledge" / "qa.yaml").read_text(encoding="utf-8"))
     entries = shipped["entries"]
     rng = random.Random(seed)
-    words = sorted({w for e in entries for p in [e["question"], *e["alternates"]] for w in p.split()})
+    words = sorted(
+        {w for e in entries for p in [e["question"], *e["alternates"]] for w in p.split()}
+    )
     out = list(entries)
     for i in range(count - len(entries)):
         base = rng.choice(entries)

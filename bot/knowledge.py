@@ -196,35 +196,19 @@ class Knowledge:
     quotes: dict[str, str] = field(repr=False, default_factory=dict)
     """Entry id -> the article's exact words for its quote."""
 
-    @property
-    def by_id(self) -> dict[str, Entry]:
-        return {e.id: e for e in self.entries}
+    by_id: dict[str, Entry] = field(repr=False, default_factory=dict)
 
     def entry(self, entry_id: str) -> Entry | None:
-        return next((e for e in self.entries if e.id == entry_id), None)
+        """The entry with this id, or None (ids come from users' buttons and links)."""
+        return self.by_id.get(entry_id)
 
     def quote_of(self, entry: Entry) -> str:
         """The passage to show: the article's own characters for the entry's quote."""
         return self.quotes.get(entry.id, entry.quote)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses anchors and aliases (the 'billion laughs' bomb)."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.MarkedYAMLError(
-                problem="YAML aliases (*name) are not allowed in the Q&A file",
-                problem_mark=event.start_mark,
-            )
-        event = self.peek_event()
-        if getattr(event, "anchor", None):
-            raise yaml.MarkedYAMLError(
-                problem="YAML anchors (&name) are not allowed in the Q&A file",
-                problem_mark=event.start_mark,
-            )
-        return super().compose_node(parent, index)
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser when PyYAML has it (ten times faster on big files), else pure Python."""
 
 
 def _read_text(path: Path) -> str:
@@ -263,11 +247,18 @@ def _read_text(path: Path) -> str:
 
 
 def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    """Parse YAML once, returning the data and the line of every mapping key and item."""
+    """Parse YAML once: the data, and the line of every mapping key and list item.
+
+    Aliases are refused before anything is built from them: a 'billion laughs' file is
+    small as a node graph but explodes when constructed and validated.
+    """
     name = str(path)
-    loader = _StrictLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        lines: dict[tuple[Any, ...], int] = {}
+        if node is not None:
+            _record_lines(node, (), lines, set())
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -280,12 +271,25 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[Any, ...], int]]
         ) from None
     except yaml.YAMLError as exc:
         raise KnowledgeError([Problem(name, None, f"invalid YAML: {exc}")]) from None
+    except _AliasFound as found:
+        raise KnowledgeError(
+            [
+                Problem(
+                    name,
+                    found.line,
+                    "YAML aliases (*name) are not allowed in the Q&A file",
+                    "write the text out in full instead of reusing it with & and *",
+                )
+            ]
+        ) from None
     finally:
         loader.dispose()
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        _record_lines(node, (), lines)
     return data, lines
+
+
+class _AliasFound(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
 
 
 def _yaml_fix(problem: str) -> str:
@@ -298,17 +302,23 @@ def _yaml_fix(problem: str) -> str:
     return "check the indentation and quoting on that line"
 
 
-def _record_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict) -> None:
+def _record_lines(
+    node: yaml.Node, path: tuple[Any, ...], lines: dict, seen: set[int], line: int = 1
+) -> None:
+    """Record where each part is; a node met twice is an alias (nodes are shared)."""
+    if id(node) in seen:
+        raise _AliasFound(line)
+    seen.add(id(node))
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                child = (*path, key.value)
-                _record_lines(value, child, lines)
-                lines[child] = key.start_mark.line + 1
+            key_line = key.start_mark.line + 1
+            child = (*path, key.value if isinstance(key, yaml.ScalarNode) else key_line)
+            _record_lines(value, child, lines, seen, key_line)
+            lines[child] = key_line
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _record_lines(item, (*path, i), lines)
+            _record_lines(item, (*path, i), lines, seen, node.start_mark.line + 1)
 
 
 def _line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
@@ -395,7 +405,9 @@ def load_knowledge(qa_path: Path, article_path: Path | None = None) -> Knowledge
     if problems:
         raise KnowledgeError(sorted(problems, key=lambda p: p.line or 0))
     fingerprint = hashlib.sha256(text.encode() + article.text.encode()).hexdigest()[:12]
-    return Knowledge(article, tuple(entries.values()), qa_path, fingerprint, quotes)
+    ordered = tuple(entries.values())
+    by_id = {e.id: e for e in ordered}
+    return Knowledge(article, ordered, qa_path, fingerprint, quotes, by_id)
 
 
 def _entry_id(raw: Any) -> str | None:

@@ -140,14 +140,20 @@ COMMON_WORDS = frozenset(
 _LETTERS = re.compile(r"[a-z]+")
 
 
+def strip_accents(text: str) -> str:
+    """ "Islámico" -> "Islamico"; plain ASCII (nearly every message) passes untouched."""
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
 def fold(text: str, correct: Callable[[str], str] | None = None) -> str:
     """Lowercase, strip accents, fix spelling (`correct`), merge name variants."""
     if not text.isupper():  # in a shouted "WHAT IS KHORASAN", case tells nothing
         for pattern, repl in _CASE_SENSITIVE:
             text = pattern.sub(repl, text)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
-    text = text.replace("’", "'").replace("‘", "'")
+    text = strip_accents(text).casefold().replace("’", "'").replace("‘", "'")
     if correct is not None:
         text = _LETTERS.sub(lambda m: correct(m.group()), text)
     for pattern, repl in _ALIASES:
@@ -167,9 +173,7 @@ def words(text: str, correct: Callable[[str], str] | None = None) -> list[str]:
 
 def plain(text: str) -> str:
     """Lowercase words without punctuation or accents, names as typed: for fuzzy compare."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
-    return " ".join(_WORD.findall(text))
+    return " ".join(_WORD.findall(strip_accents(text).casefold()))
 
 
 @lru_cache(maxsize=65_536)
