@@ -1,0 +1,151 @@
+"""The matcher on its own: names, typos, off-topic, small talk, thresholds, speed paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Thresholds
+from bot.knowledge import load_knowledge
+from bot.matching import Matcher, Verdict
+from bot.smalltalk import SmallTalk
+from bot.text import fold, tokens
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(load_knowledge(ROOT / "knowledge" / "qa.yaml"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ISIS-K",
+        "isis k",
+        "IS-K",
+        "ISKP",
+        "Islamic State Khorasan",
+        "Islamic State in the Khorasan Province",
+        "EI-K",
+        "Daesh-K",
+        "isis-k's",
+    ],
+)
+def test_every_name_of_isis_k_is_one_token(name: str) -> None:
+    assert tokens(name) == ["isisk"]
+
+
+@pytest.mark.parametrize("name", ["al-Qaeda", "al Qaida", "Al-Qaida", "alqaeda", "al qaeda"])
+def test_every_spelling_of_al_qaeda_is_one_token(name: str) -> None:
+    assert tokens(name) == ["alqaeda"]
+
+
+def test_us_the_country_is_not_us_the_pronoun() -> None:
+    assert tokens("tell us about the US troops") == ["usa", "troop"]
+    assert "usa" in tokens("the United States and the Taliban")
+    assert tokens("what is khorasan") == ["what", "khorasan"]
+
+
+def test_accents_and_case_fold() -> None:
+    assert fold("Estado Islámico") == fold("estado islamico")
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("What is ISIS-K?", "what-is-isis-k"),
+        ("who claimed the kabul attack", "attack-claimed-by"),
+        ("how many ppl died in kabul", "attack-death-toll"),
+        ("when was iskp formed", "isis-k-founded-when"),
+        ("wich provinces does isis k still controll", "isis-k-kunar-nangarhar"),
+        ("why is isis-k called al qaeda on steriods", "al-qaeda-on-steroids"),
+        ("hi, who founded isis-k?", "isis-k-founders"),
+    ],
+)
+def test_paraphrases_and_typos_are_answered(matcher: Matcher, question: str, entry_id: str) -> None:
+    result = matcher.match(question)
+    assert result.verdict is Verdict.ANSWER, result
+    assert result.best is not None and result.best.entry.id == entry_id
+    assert 0 <= result.score <= 100
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what's the weather in paris",
+        "who won the world cup",
+        "tell me a joke",
+        "asdfghjkl",
+        "42",
+        "🤔",
+        "???",
+        "",
+        "   ",
+        "what is the capital of france",
+        "bitcoin price today",
+    ],
+)
+def test_off_topic_is_declined(matcher: Matcher, question: str) -> None:
+    result = matcher.match(question)
+    assert not result.matched, result
+    assert result.verdict in {Verdict.NONE, Verdict.UNSURE}
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("hi", SmallTalk.GREETING),
+        ("Hello!", SmallTalk.GREETING),
+        ("thanks a lot", SmallTalk.THANKS),
+        ("who are you?", SmallTalk.ABOUT),
+        ("what can you do", SmallTalk.ABOUT),
+        ("help", SmallTalk.HELP),
+        ("bye", SmallTalk.GOODBYE),
+        ("ok", SmallTalk.ACK),
+        ("👍", SmallTalk.ACK),
+    ],
+)
+def test_small_talk_gets_its_own_verdict(matcher: Matcher, message: str, kind: SmallTalk) -> None:
+    result = matcher.match(message)
+    assert result.verdict is Verdict.SMALL_TALK
+    assert result.small_talk is kind
+    assert not result.matched
+
+
+def test_suggestions_are_runners_up_with_scores(matcher: Matcher) -> None:
+    result = matcher.match("isis-k vs taliban")
+    assert result.best is not None
+    assert len(result.suggestions) <= 3
+    assert all(s.entry.id != result.best.entry.id for s in result.suggestions)
+    assert all(s.score <= result.best.score for s in result.suggestions)
+
+
+def test_close_runners_up_make_it_ask(matcher: Matcher) -> None:
+    """With a wide close margin, any plausible runner-up turns an answer into a question."""
+    cautious = Matcher(matcher.knowledge, Thresholds(close_margin=100.0))
+    result = cautious.match("so how do the taliban and isis k differ then")
+    assert result.verdict is Verdict.UNSURE
+    assert 2 <= len(result.suggestions) <= 3
+
+
+def test_thresholds_come_from_config(matcher: Matcher) -> None:
+    strict = Matcher(matcher.knowledge, Thresholds(answer=101.0, suggest=101.0))
+    assert strict.match("What is ISIS-K?").verdict is Verdict.NONE
+    lenient = Matcher(matcher.knowledge, Thresholds(answer=0.0, suggest=0.0, close_margin=0.0))
+    assert lenient.match("who claimed the attack").verdict is Verdict.ANSWER
+
+
+def test_exact_phrasing_wins_a_near_tie(matcher: Matcher) -> None:
+    """'What is ISIS-K?' and 'what is EI-K' are the same tokens; as typed, each is exact."""
+    first = matcher.match("What is ISIS-K?")
+    second = matcher.match("what is ei-k")
+    assert first.best and first.best.entry.id == "what-is-isis-k" and first.matched
+    assert second.best and second.best.entry.id == "isis-k-full-name" and second.matched
+
+
+def test_very_long_input_is_bounded(matcher: Matcher) -> None:
+    result = matcher.match("who claimed the attack " + "blah " * 2000)
+    assert result.verdict in set(Verdict)
