@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 
 from telegram import (
     BotCommand,
@@ -19,7 +20,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -36,7 +37,7 @@ from telegram.request import BaseRequest
 from bot.config import Settings
 from bot.engine import Engine, ReloadOutcome
 from bot.errors import KnowledgeError
-from bot.logs import configure_logging
+from bot.logs import Redactor, configure_logging
 from bot.replies import esc
 from bot.store import Store
 from bot.telegram.handlers import Handlers
@@ -183,9 +184,25 @@ async def report_reload(app: Application, outcome: ReloadOutcome) -> None:
             log.warning("Could not tell admin %s about the failed reload: %s", admin, exc)
 
 
+def _one_line_network_errors(redactor: Redactor) -> Callable[[logging.LogRecord], bool]:
+    """Telegram unreachable or a bad token is a condition, not a bug: no traceback."""
+
+    def shorten(record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, NetworkError | InvalidToken):
+            message = f"{record.getMessage()} ({error})"
+            record.msg, record.args = redactor.scrub(message), None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+    return shorten
+
+
 def run(settings: Settings, *, webhook: bool = False) -> int:
     """Start the bot (long polling or webhook) until interrupted; an exit code."""
-    configure_logging(settings.log_level, settings.token, settings.webhook_secret)
+    redactor = configure_logging(settings.log_level, settings.token, settings.webhook_secret)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_one_line_network_errors(redactor))
     try:
         engine = Engine(settings.qa_path, settings.thresholds)
     except KnowledgeError as exc:
@@ -201,9 +218,18 @@ def run(settings: Settings, *, webhook: bool = False) -> int:
     log.info(
         "Serving %d entries about %r", len(engine.knowledge.entries), engine.knowledge.article.title
     )
-    if webhook:
-        from bot.telegram.webhook import serve_webhook
+    try:
+        if webhook:
+            from bot.telegram.webhook import serve_webhook
 
-        return asyncio.run(serve_webhook(app, settings))
-    app.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGINT, signal.SIGTERM))
+            return asyncio.run(serve_webhook(app, settings))
+        app.run_polling(
+            allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGINT, signal.SIGTERM)
+        )
+    except InvalidToken:
+        log.error("Telegram refused TELEGRAM_BOT_TOKEN: check it with @BotFather")
+        return 2
+    except NetworkError as exc:
+        log.error("Could not reach the Bot API at %s: %s", settings.base_url, exc)
+        return 1
     return 0
