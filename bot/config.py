@@ -62,11 +62,11 @@ class Thresholds:
     off-topic score and the worst right answer; see the README's figures.
     """
 
-    answer: float = 62.0
+    answer: float = 58.0
     """At or above: the best entry is asserted as the answer."""
     suggest: float = 40.0
     """At or above (but below `answer`): offered as "did you mean"."""
-    close_margin: float = 4.0
+    close_margin: float = 3.0
     """Best two within this many points: ask "did you mean" instead of guessing."""
     max_suggestions: int = 3
 

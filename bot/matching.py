@@ -24,9 +24,19 @@ from rapidfuzz.distance import OSA
 from bot.config import Thresholds
 from bot.knowledge import Entry, Knowledge
 from bot.smalltalk import SmallTalk, detect_small_talk
-from bot.text import ALIAS_WORDS, COMMON_WORDS, NAME_TOKENS, STOP_WORDS, plain, stem, tokens, words
+from bot.text import (
+    ALIAS_WORDS,
+    COMMON_WORDS,
+    NAME_TOKENS,
+    STOP_WORDS,
+    fold,
+    plain,
+    stem,
+    tokens,
+    words,
+)
 
-PHRASING_WEIGHT = 0.6
+PHRASING_WEIGHT = 0.8
 """Share of the token score from the best phrasing; the rest is coverage."""
 SPELLING_WEIGHT = 0.3
 """Share of the confidence from character-level similarity to the closest phrasing, as
@@ -37,6 +47,8 @@ NAME_FACTOR = 0.7
 """Names (ISIS-K, Kabul, 2020...) weigh at least this share of the rarest word's weight,
 however many entries use them: "who founded al-Qaeda" must not pass for "who founded
 ISIS-K" just because both names are common in the file."""
+RECALL_BIAS = 1.5
+"""How much more the phrasing's words found count than the question's words explained."""
 RESCORED = 12
 """How many of the best token-scored entries get the (slower) character-level look."""
 
@@ -122,7 +134,7 @@ class Matcher:
         typed = plain(remainder)
         ranked = self.rank(query, typed)
         exact = bool(ranked) and typed in self._index.plain_phrasings[ranked[0].index]
-        result = self._decide(question, ranked, exact=exact)
+        result = self._decide(question, ranked, exact=exact, specific=self._specific(query))
         if talk is not None and not result.matched and not _asks(remainder):
             return MatchResult(question, Verdict.SMALL_TALK, small_talk=talk)  # "thanks, great"
         return result
@@ -143,8 +155,12 @@ class Matcher:
             for e in index.entry_postings.get(token, ()):
                 coverage[e] += weight
         best_phrasing: dict[int, float] = defaultdict(float)
+        beta2 = RECALL_BIAS**2
         for p, shared in overlap.items():
-            dice = 2 * shared / (total + index.phrasing_weight[p])
+            # F-measure of the phrasing's words found (recall) and the question's words
+            # explained (precision); recall counts more, as questions carry extra words.
+            recall, precision = shared / index.phrasing_weight[p], shared / total
+            dice = (1 + beta2) * precision * recall / (beta2 * precision + recall)
             owner = index.phrasing_owner[p]
             if dice > best_phrasing[owner]:
                 best_phrasing[owner] = dice
@@ -184,7 +200,7 @@ class Matcher:
         """
         if len(word) < 5 or word in self._index.lexicon or word in STOP_WORDS:
             return word
-        if word in COMMON_WORDS:
+        if word in COMMON_WORDS or fold(word).strip() != word:  # a name alias, not a typo
             return word
         limit = 1 if len(word) < 8 else 2
         found = process.extractOne(
@@ -192,14 +208,28 @@ class Matcher:
         )
         return found[0] if found else word
 
-    def _decide(self, question: str, ranked: list[Candidate], *, exact: bool) -> MatchResult:
+    def _specific(self, query: list[str]) -> bool:
+        """Whether the question says enough to single out one fact.
+
+        A lone word that several entries share ("taliban", "people") is a topic, not a
+        question: offer the entries rather than assert one.
+        """
+        distinct = set(query)
+        if len(distinct) != 1:
+            return True
+        return len(self._index.entry_postings.get(next(iter(distinct)), ())) <= 1
+
+    def _decide(
+        self, question: str, ranked: list[Candidate], *, exact: bool, specific: bool
+    ) -> MatchResult:
         """Answer, ask or decline; a question typed exactly as a stored phrasing is answered."""
         t = self.thresholds
         if not ranked or ranked[0].score < t.suggest:
             return MatchResult(question, Verdict.NONE, ranked[0] if ranked else None)
         best, rest = ranked[0], ranked[1:]
         close = [c for c in rest if best.score - c.score < t.close_margin]
-        if best.score >= t.answer and (exact or not close):
+        specific = specific or not any(c.score >= t.suggest for c in rest)
+        if best.score >= t.answer and (exact or (specific and not close)):
             runners = tuple(c for c in rest if c.score >= t.suggest)[: t.max_suggestions]
             return MatchResult(question, Verdict.ANSWER, best, runners)
         choices = tuple(c for c in ranked if c.score >= t.suggest)[: t.max_suggestions]

@@ -53,8 +53,9 @@ _PATTERNS: list[tuple[SmallTalk, re.Pattern[str]]] = [
     (
         SmallTalk.ACK,
         re.compile(
-            r"^\W*(?:ok(?:ay)?|k|cool|nice|great|got\s+it|i\s+see|alright|awesome|perfect|wow"
-            r"|interesting|good|fine|sure|yes|no|yep|nope|lol|haha)\W*$|^\s*[👍👌🙂😊😀]+\s*$"
+            r"^\W*(?:(?:ok(?:ay)?|k|cool|nice|great|got\s+it|i\s+see|alright|awesome|perfect"
+            r"|wow|interesting|good|fine|sure|yes|no|yep|nope|lol|haha|understood|makes\s+sense)"
+            r"\W*){1,3}$|^\s*[👍👌🙂😊😀]+\s*$"
         ),
     ),
 ]

@@ -66,6 +66,36 @@ _ALIASES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bdeath\s+toll\b|\bdeaths?\b|\bkilled\b|\bdead\b|\bfatalit\w*"), " die "),
 ]
 
+_SYNONYMS: list[tuple[str, str]] = [
+    # Everyday words for the same idea, so a question need not use the article's word.
+    (
+        r"set\s+up|establish(?:ed|es|ment)?|creat(?:e|ed|es|ion)|start(?:ed|s)?"
+        r"|form(?:ed|s|ation)?|found(?:ed|ing|ation)?|began|begin|born|birth"
+        r"|origins?|originated?|emerged?|launched",
+        "found",
+    ),
+    (r"founders?|creators?|founding\s+fathers", "founder"),
+    (r"casualt(?:y|ies)|victims?|lives\s+lost|died|dies|die", "die"),
+    (r"bomb(?:s|ing|ings|ed)?|blasts?|explosions?|exploded|assault|attacks?|attacked", "attack"),
+    (r"goals?|aims?|objectives?|wants?|wanted|purpose|agenda|intend(?:s|ed)?|seeks?", "goal"),
+    (r"all(?:y|ies|ied|iance|iances)|partners?|same\s+(?:side|team)|teamed\s+up", "ally"),
+    (r"enem(?:y|ies)|foes?|rivals?|rivalry|rivalries|opponents?|adversar(?:y|ies)", "rival"),
+    (r"cit(?:y|ies)|urban|towns?", "city"),
+    (r"locat(?:ion|ed)|whereabouts|place", "where"),
+    (r"stands?\s+for|acronym|abbreviation|full\s+name|long\s+name", "fullname"),
+    (r"call(?:s|ed|ing)?|named?|names", "name"),
+    (r"soft(?:er)?|lenient|mild(?:er)?|liberal|moderates?", "moderate"),
+    (r"betray(?:al|ed|s)?|treason|traitors?|sell\s*out|sold\s+out", "betray"),
+    (r"apostas(?:y|ies)|apostates?|infidels?|unbelievers?|heretics?|renegades?", "apostate"),
+    (r"troops?|soldiers?|forces|military|army", "troop"),
+    (r"withdraw(?:al|als|n|ing|s)?|pull(?:ing)?[\s-]*out|pullout|retreat", "withdraw"),
+    (r"agreements?|deals?|accords?|treat(?:y|ies)|pacts?", "agreement"),
+    (r"weekday|day\s+of\s+the\s+week", "day"),
+]
+"""Applied after the names are merged; each pattern is matched as whole words."""
+
+_ALIASES += [(re.compile(rf"\b(?:{pattern})\b"), f" {word} ") for pattern, word in _SYNONYMS]
+
 STOP_WORDS = frozenset(
     """
     a about above after again against all am an and any are aren't as at be because been
@@ -79,6 +109,7 @@ STOP_WORDS = frozenset(
     also tell please know say says said explain mean means meant article according really
     ok okay us actually exactly basically anyway anyways anyone someone something thing
     things kind sort like guess wonder wondering curious quick question questions
+    today nowadays currently now anymore
     aren isn don doesn didn wasn weren haven hasn won wouldn can cant
     """.split()
 )
@@ -119,7 +150,8 @@ _SLANG = {
 
 ALIAS_WORDS = frozenset(
     "difference differences different versus compared taliban qaeda qaida khorasan "
-    "islamic state united states america american nations death deaths killed".split()
+    "islamic state united states america american nations death deaths killed "
+    "isisk iskp alqaeda usa".split()
 )
 """Words the aliases rewrite, so the spelling corrector still knows them as words."""
 
