@@ -31,9 +31,14 @@ class ReloadOutcome:
     def ok(self) -> bool:
         return not self.problems
 
-    def summary(self) -> str:
+    def summary(self, limit: int = 20) -> str:
+        """One line of outcome, then at most `limit` problems (a message must stay short)."""
         if self.problems:
-            lines = "\n".join(str(p) for p in self.problems)
+            shown = [str(p) for p in self.problems[:limit]]
+            more = len(self.problems) - len(shown)
+            if more:
+                shown.append(f"…and {more} more (run: python -m bot validate)")
+            lines = "\n".join(shown)
             return f"Not reloaded; still serving {self.entries} entries. Fix:\n{lines}"
         verb = "Reloaded" if self.changed else "Unchanged"
         return f"{verb}: {self.entries} entries loaded."
@@ -75,6 +80,8 @@ class Engine:
         try:
             knowledge = load_knowledge(self.qa_path, self.article_path)
         except KnowledgeError as exc:
+            if self._read_stamp() != stamp:  # written to while we read it: look again later
+                return ReloadOutcome(False, len(self.knowledge.entries))
             self._stamp = stamp  # report a broken file once, not on every poll
             self.last_problems = tuple(exc.problems)
             return ReloadOutcome(False, len(self.knowledge.entries), self.last_problems)

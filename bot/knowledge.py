@@ -267,7 +267,7 @@ def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[Any, ...], int]]
         if exc.context:
             problem = f"{exc.context.strip()}: {problem}"
         raise KnowledgeError(
-            [Problem(name, line, f"invalid YAML: {problem}", _yaml_fix(problem))]
+            [Problem(name, line, f"invalid YAML: {problem}", _yaml_fix(problem, text, line))]
         ) from None
     except yaml.YAMLError as exc:
         raise KnowledgeError([Problem(name, None, f"invalid YAML: {exc}")]) from None
@@ -292,10 +292,13 @@ class _AliasFound(Exception):
         self.line = line
 
 
-def _yaml_fix(problem: str) -> str:
+def _yaml_fix(problem: str, text: str = "", line: int | None = None) -> str:
+    """The most likely fix for a YAML error, from its message and the offending line."""
+    lines = text.splitlines()
+    offending = lines[line - 1] if line and 0 < line <= len(lines) else ""
     if "alias" in problem or "anchor" in problem:
         return "write the text out in full instead of reusing it with & and *"
-    if "tab" in problem:
+    if "tab" in problem or "\t" in offending[: len(offending) - len(offending.lstrip())]:
         return "indent with spaces, not tabs"
     if ":" in problem or "mapping" in problem:
         return "check the indentation; put text containing ': ' or '#' under '>-' or in quotes"

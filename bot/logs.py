@@ -28,7 +28,11 @@ class Redactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True
-        message = self.scrub(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:  # bad %-arguments: keep what was passed, scrubbed, never raise
+            message = f"{record.msg} {record.args!r}"
+        message = self.scrub(message)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

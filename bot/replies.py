@@ -91,7 +91,7 @@ def answer_reply(
     source = source_line(knowledge)
     head = esc(entry.answer)
     tail = f"\n\n— <i>{esc(source)}</i>"
-    room = MAX_MESSAGE - len(entry.answer) - len(source) - 8
+    room = MAX_MESSAGE - utf16_len(entry.answer) - utf16_len(source) - 8
     body = f"{head}\n\n<blockquote>{esc(_clip(quote, room))}</blockquote>{tail}"
     plain = (
         f"{entry.answer}\n\n"
@@ -252,18 +252,35 @@ def example_entries(knowledge: Knowledge, count: int = EXAMPLE_COUNT) -> list[En
     return (tagged or list(knowledge.entries))[:count]
 
 
+def fit_plain(text: str) -> str:
+    """Plain text as a safe HTML message: escaped, and cut before escaping, not after."""
+    return esc(_clip(text, MAX_MESSAGE))
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji is often two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
+    """`text` cut to `limit` UTF-16 units, with an ellipsis when anything was cut."""
+    if utf16_len(text) <= limit:
         return text
-    return text[: max(limit - 1, 0)].rstrip() + "…"
+    kept, used = [], 0
+    for char in text:
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > limit - 1:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + "…"
 
 
 def _fit(html_text: str) -> str:
-    """A last guard: HTML whose visible text is too long loses its end, tags kept whole."""
-    if len(html.unescape(html_text)) <= MAX_MESSAGE:
+    """A last guard: HTML whose visible text is too long becomes plain text, cut to fit."""
+    visible = html.unescape(_strip_tags(html_text))
+    if utf16_len(visible) <= MAX_MESSAGE:
         return html_text
-    plain = html.unescape(_strip_tags(html_text))
-    return esc(_clip(plain, MAX_MESSAGE))
+    return esc(_clip(visible, MAX_MESSAGE))
 
 
 def _strip_tags(html_text: str) -> str:

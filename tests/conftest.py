@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,21 +95,9 @@ async def standin() -> AsyncIterator[BotApiStandin]:
         yield api
 
 
-@pytest.fixture
-async def running_bot(
-    standin: BotApiStandin, shipped_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[BotUnderTest]:
-    """The whole bot, polling the stand-in over real HTTP, on a copy of the knowledge."""
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")  # PTB 22 warns about retry_after otherwise
-    settings = Settings(
-        token=Secret(standin.token),
-        base_url=standin.api_base_url,
-        knowledge_dir=shipped_copy.parent,
-        qa_file=shipped_copy,
-        admin_ids=frozenset({ADMIN_ID}),
-        database_path=tmp_path / "data" / "bot.sqlite3",
-        reload_interval=0.1,
-    )
+@asynccontextmanager
+async def serve(api: BotApiStandin, settings: Settings) -> AsyncIterator[BotUnderTest]:
+    """The whole bot on `settings`, polling `api` over real HTTP, until the block ends."""
     engine = Engine(settings.qa_path, settings.thresholds, settle=0.05)
     store = Store(settings.database_path, max_rows=100, vote_key=b"test-vote-key")
     app = build_application(settings, engine, store)
@@ -118,9 +107,32 @@ async def running_bot(
     assert app.updater is not None
     await app.updater.start_polling(poll_interval=0, timeout=1)
     try:
-        yield BotUnderTest(app, standin, settings, engine, store)
+        yield BotUnderTest(app, api, settings, engine, store)
     finally:
         await app.updater.stop()
         await app.stop()
         await on_shutdown(app)
         await app.shutdown()
+
+
+def bot_settings(api: BotApiStandin, qa_path: Path, data_dir: Path) -> Settings:
+    """Settings for a bot on the stand-in: the given Q&A file, a database in `data_dir`."""
+    return Settings(
+        token=Secret(api.token),
+        base_url=api.api_base_url,
+        knowledge_dir=qa_path.parent,
+        qa_file=qa_path,
+        admin_ids=frozenset({ADMIN_ID}),
+        database_path=data_dir / "bot.sqlite3",
+        reload_interval=0.1,
+    )
+
+
+@pytest.fixture
+async def running_bot(
+    standin: BotApiStandin, shipped_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[BotUnderTest]:
+    """The whole bot, polling the stand-in over real HTTP, on a copy of the knowledge."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")  # PTB 22 warns about retry_after otherwise
+    async with serve(standin, bot_settings(standin, shipped_copy, tmp_path / "data")) as bot:
+        yield bot

@@ -25,6 +25,7 @@ FLOORS = {
     "eval_holdout": (84.0, 96.0, 90.0, 100.0, 2.0),
 }
 
+
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     return Engine(ROOT / "knowledge" / "qa.yaml")

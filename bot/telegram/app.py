@@ -38,7 +38,7 @@ from bot.config import Settings
 from bot.engine import Engine, ReloadOutcome
 from bot.errors import KnowledgeError
 from bot.logs import Redactor, configure_logging
-from bot.replies import esc
+from bot.replies import fit_plain
 from bot.store import Store
 from bot.telegram.handlers import Handlers
 
@@ -176,7 +176,7 @@ async def report_reload(app: Application, outcome: ReloadOutcome) -> None:
         return
     for problem in outcome.problems:
         log.error("Knowledge not reloaded: %s", problem)
-    text = esc(outcome.summary())[:4000]
+    text = fit_plain(outcome.summary())
     for admin in sorted(handlers_of(app).settings.admin_ids):
         try:
             await app.bot.send_message(admin, text)

@@ -21,6 +21,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.config import Settings
@@ -53,6 +54,7 @@ GROUPS = {ChatType.GROUP, ChatType.SUPERGROUP}
 
 NOT_TEXT = "I can only read text. Ask me a question about the article in words, or send /topics."
 NOT_ADMIN = "This command is for the bot's maintainers."
+ADMIN_IN_PRIVATE = "Maintainers' commands work in a private chat with me, not in groups."
 GONE = "That question is no longer in my list. Send /topics to see what I know now."
 
 
@@ -172,7 +174,8 @@ class Handlers:
             *(f"{key.replace('_', ' ').capitalize()}: {value}" for key, value in stats.items()),
         ]
         if self.engine.last_problems:
-            lines.append(f"Last reload failed with {len(self.engine.last_problems)} problems.")
+            count = len(self.engine.last_problems)
+            lines.append(f"Last reload failed: {count} problem{'s' * (count != 1)} (/reload).")
         text = "\n".join(lines)
         await self._send(message, Reply(esc(text), text))
 
@@ -199,7 +202,11 @@ class Handlers:
             page = data.removeprefix(TOPICS_PREFIX)
             reply = topics_reply(knowledge, int(page) if page.isdigit() else 0)
             await query.answer()
-            await message.edit_text(reply.html, reply_markup=keyboard(reply))
+            try:
+                await message.edit_text(reply.html, reply_markup=keyboard(reply))
+            except BadRequest as exc:  # a double tap: the page is already shown
+                if "not modified" not in exc.message.lower():
+                    raise
         elif data.startswith(VOTE_PREFIX):
             await self._vote(update, data.removeprefix(VOTE_PREFIX))
         else:
@@ -306,11 +313,16 @@ class Handlers:
         )
 
     async def _admin_only(self, update: Update) -> bool:
-        user = update.effective_user
-        if user is not None and user.id in self.settings.admin_ids:
+        """Admin commands answer admins, and only in private: a group must not see the log."""
+        user, chat, message = update.effective_user, update.effective_chat, update.effective_message
+        if user is None or user.id not in self.settings.admin_ids:
+            refusal = NOT_ADMIN
+        elif chat is not None and chat.type != ChatType.PRIVATE:
+            refusal = ADMIN_IN_PRIVATE
+        else:
             return True
-        if update.effective_message:
-            await self._send(update.effective_message, Reply(esc(NOT_ADMIN), NOT_ADMIN))
+        if message:
+            await self._send(message, Reply(esc(refusal), refusal))
         return False
 
     def _links(self, context: ContextTypes.DEFAULT_TYPE) -> Links:

@@ -43,8 +43,11 @@ class UpdateHandler(tornado.web.RequestHandler):
             raise tornado.web.HTTPError(403)
         try:
             data = json.loads(self.request.body)
+            if not isinstance(data, dict):
+                raise ValueError("not an update object")
             update = Update.de_json(data, self.app.bot)
-        except (ValueError, TypeError, KeyError):
+        except Exception:  # anything that is not a valid update is the sender's mistake
+            log.warning("Refused a webhook request whose body is not a Telegram update")
             raise tornado.web.HTTPError(400) from None
         if update is not None:
             await self.app.update_queue.put(update)
