@@ -1,6 +1,6 @@
 """Measure answer quality on labelled questions: top-1, top-3, off-topic declined.
 
-    python bench/evaluate.py                      every set (dev, test, holdout), a table
+    python bench/evaluate.py                      every set (dev, test, holdout, final), a table
     python bench/evaluate.py bench/eval_test.yaml one set
     python bench/evaluate.py --misses             also list every miss
     python bench/evaluate.py --json               machine-readable
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from bot.engine import Engine  # noqa: E402
 from bot.matching import Verdict  # noqa: E402
 
-SETS = [ROOT / "bench" / f"eval_{name}.yaml" for name in ("dev", "test", "holdout")]
+SETS = [ROOT / "bench" / f"eval_{name}.yaml" for name in ("dev", "test", "holdout", "final")]
 SMALL_TALK = "small-talk"
 
 

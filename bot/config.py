@@ -62,7 +62,7 @@ class Thresholds:
     off-topic score and the worst right answer; see the README's figures.
     """
 
-    answer: float = 58.0
+    answer: float = 60.0
     """At or above: the best entry is asserted as the answer."""
     suggest: float = 40.0
     """At or above (but below `answer`): offered as "did you mean"."""

@@ -12,6 +12,7 @@ corrected against the knowledge's own vocabulary. Nothing here imports `telegram
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import defaultdict
@@ -47,6 +48,9 @@ NAME_FACTOR = 0.7
 """Names (ISIS-K, Kabul, 2020...) weigh at least this share of the rarest word's weight,
 however many entries use them: "who founded al-Qaeda" must not pass for "who founded
 ISIS-K" just because both names are common in the file."""
+ACTOR_MISS_PENALTY = 0.7
+"""Each actor the question names (ISIS-K, al-Qaeda, the Taliban, the US...) that an entry
+never mentions scales the entry's score by this."""
 RECALL_BIAS = 1.5
 """How much more the phrasing's words found count than the question's words explained."""
 RESCORED = 12
@@ -108,6 +112,8 @@ class _Index:
     phrasing_postings: dict[str, list[int]] = field(default_factory=dict)
     entry_postings: dict[str, list[int]] = field(default_factory=dict)
     plain_phrasings: list[tuple[str, ...]] = field(default_factory=list)
+    entry_tokens: list[frozenset[str]] = field(default_factory=list)
+    """Every token of each entry: phrasings, answer and quote."""
     lexicon: frozenset[str] = frozenset()
     """Every word of the knowledge as typed (names unmerged): what spelling is checked against."""
     word_list: list[str] = field(default_factory=list)
@@ -164,20 +170,23 @@ class Matcher:
             owner = index.phrasing_owner[p]
             if dice > best_phrasing[owner]:
                 best_phrasing[owner] = dice
-        scores = [
+        scores = (
             (
                 100
                 * (
                     PHRASING_WEIGHT * best_phrasing.get(e, 0.0)
                     + (1 - PHRASING_WEIGHT) * covered / total
                 ),
-                e,
+                -e,
             )
             for e, covered in coverage.items()
-        ]
-        scores.sort(key=lambda pair: (-pair[0], pair[1]))
+        )
         rescored = []
-        for score, e in scores[:RESCORED]:
+        actors = [t for t in weights if t in NAME_TOKENS]
+        for score, negative in heapq.nlargest(RESCORED, scores):
+            e = -negative  # ties go to the entry that comes first in the file
+            unmentioned = sum(1 for t in actors if t not in index.entry_tokens[e])
+            score *= ACTOR_MISS_PENALTY**unmentioned  # "who founded al-Qaeda" is not ISIS-K's
             spelling = max((fuzz.ratio(typed, p) for p in index.plain_phrasings[e]), default=0.0)
             rescored.append(((1 - SPELLING_WEIGHT) * score + SPELLING_WEIGHT * spelling, e))
         rescored.sort(key=lambda pair: (-pair[0], pair[1]))
@@ -285,6 +294,7 @@ def _build_index(knowledge: Knowledge) -> _Index:
     index.idf = {t: math.log(1 + n / c) for t, c in df.items()}
     for stem_ in set(vocabulary.values()) - index.idf.keys():
         index.idf[stem_] = rarest  # in the article but in no entry: still rare
+    index.entry_tokens = [frozenset(toks) for toks in entry_tokens]
     for name in _names(knowledge) & index.idf.keys():
         index.idf[name] = max(index.idf[name], NAME_FACTOR * rarest)
     index.unknown_weight = UNKNOWN_FACTOR * rarest

@@ -104,9 +104,9 @@ STOP_WORDS = frozenset(
     i i'm if in into is isn't it it's its itself just let's me more most my myself no nor
     not of off on once only or other ought our ours ourselves out over own same she should
     so some such than that that's the their theirs them themselves then there there's
-    these they this those through to too under until up very was we were what's whats
+    these they this those through to too under until up very was we were
     while whom with would you your yours yourself yourselves s t d ll m re ve y
-    also tell please know say says said explain mean means meant article according really
+    also tell please know say says said explain mean means meant according really
     ok okay us actually exactly basically anyway anyways anyone someone something thing
     things kind sort like guess wonder wondering curious quick question questions
     today nowadays currently now anymore
@@ -125,6 +125,8 @@ _SLANG = {
     "govt": "government",
     "gov": "government",
     "wat": "what",
+    "whats": "what",
+    "whatre": "what",
     "wut": "what",
     "wht": "what",
     "wen": "when",

@@ -20,11 +20,11 @@ _spec.loader.exec_module(evaluate)
 # (top-1, top-3, off-topic declined, small talk) at least; wrong answers at most: the
 # README's figures, rounded down.
 FLOORS = {
-    "eval_dev": (95.0, 99.0, 95.0, 100.0, 1.0),
-    "eval_test": (91.0, 98.0, 95.0, 100.0, 3.0),
-    "eval_holdout": (84.0, 96.0, 90.0, 100.0, 2.0),
+    "eval_dev": (96.0, 99.0, 95.0, 100.0, 1.0),
+    "eval_test": (92.0, 99.0, 95.0, 100.0, 3.0),
+    "eval_holdout": (80.0, 97.0, 95.0, 100.0, 2.0),
+    "eval_final": (95.0, 99.0, 95.0, 100.0, 4.0),
 }
-
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
