@@ -26,6 +26,7 @@ FLOORS = {
     "eval_final": (95.0, 99.0, 95.0, 100.0, 4.0),
 }
 
+
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     return Engine(ROOT / "knowledge" / "qa.yaml")
