@@ -20,11 +20,14 @@ T = TypeVar("T", int, float)
 
 
 def _default_knowledge_dir() -> Path:
-    """`./knowledge` when run from a checkout, else the folder beside the package."""
+    """`./knowledge` if it is there, else the checkout's folder beside the package (an
+    editable install run from elsewhere); if neither exists, `./knowledge`, so the error
+    names the path a person expects."""
     here = Path.cwd() / "knowledge"
-    if (here / "qa.yaml").is_file():
+    beside = Path(__file__).resolve().parent.parent / "knowledge"
+    if (here / "qa.yaml").is_file() or not (beside / "qa.yaml").is_file():
         return here
-    return Path(__file__).resolve().parent.parent / "knowledge"
+    return beside
 
 
 class Secret:

@@ -215,7 +215,9 @@ def _read_text(path: Path) -> str:
     """Read a UTF-8 file, turning every way it can fail into a located Problem."""
     name = str(path)
     if not path.exists():
-        raise KnowledgeError([Problem(name, None, "no such file", "check the path")])
+        raise KnowledgeError(
+            [Problem(name, None, "no such file", "check the path, or set QA_FILE to the Q&A file")]
+        )
     if path.is_dir():
         raise KnowledgeError(
             [Problem(name, None, "this is a folder, not a file", "name the .yaml file in it")]
