@@ -69,7 +69,7 @@ class Thresholds:
     """At or above: the best entry is asserted as the answer."""
     suggest: float = 40.0
     """At or above (but below `answer`): offered as "did you mean"."""
-    close_margin: float = 3.0
+    close_margin: float = 2.0
     """Best two within this many points: ask "did you mean" instead of guessing."""
     max_suggestions: int = 3
 

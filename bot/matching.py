@@ -51,7 +51,7 @@ ISIS-K" just because both names are common in the file."""
 ACTOR_MISS_PENALTY = 0.7
 """Each actor the question names (ISIS-K, al-Qaeda, the Taliban, the US...) that an entry
 never mentions scales the entry's score by this."""
-RECALL_BIAS = 1.5
+RECALL_BIAS = 1.25
 """How much more the phrasing's words found count than the question's words explained."""
 RESCORED = 12
 """How many of the best token-scored entries get the (slower) character-level look."""
@@ -141,7 +141,7 @@ class Matcher:
         ranked = self.rank(query, typed)
         exact = bool(ranked) and typed in self._index.plain_phrasings[ranked[0].index]
         result = self._decide(question, ranked, exact=exact, specific=self._specific(query))
-        if talk is not None and not result.matched and not _asks(remainder):
+        if talk is not None and result.verdict is Verdict.NONE and not _asks(remainder):
             return MatchResult(question, Verdict.SMALL_TALK, small_talk=talk)  # "thanks, great"
         return result
 
@@ -246,8 +246,8 @@ class Matcher:
 
 
 _QUESTION = re.compile(
-    r"\?|^\W*(?:who|whom|whose|what|when|where|why|how|which|is|are|was|were|do|does|did|can"
-    r"|could|will|would|has|have|had|tell)\b",
+    r"\?|^\W*(?:who|whom|whose|whos|what|whats|when|where|why|how|hows|which|is|are|was"
+    r"|were|do|does|did|can|could|will|would|has|have|had|tell)\b",
     re.IGNORECASE,
 )
 

@@ -4,9 +4,8 @@ reply of their own instead of the article entry that happens to share a word."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from enum import StrEnum
-
-from bot.text import fold
 
 
 class SmallTalk(StrEnum):
@@ -61,15 +60,19 @@ _PATTERNS: list[tuple[SmallTalk, re.Pattern[str]]] = [
 ]
 
 
-def detect_small_talk(text: str) -> tuple[str, SmallTalk | None]:
-    """The first kind of small talk in `text`, and the text with all of it cut out.
+_PATTERNS = [(kind, re.compile(p.pattern, re.IGNORECASE)) for kind, p in _PATTERNS]
 
-    The remainder lets "hi, who founded ISIS-K?" still be matched as a question.
+
+def detect_small_talk(text: str) -> tuple[str, SmallTalk | None]:
+    """The first kind of small talk in `text`, and the text as typed with it cut out.
+
+    The remainder keeps the person's own words (not folded), so "hi, what's EI-K?" is
+    then matched exactly as "what's EI-K?" would be.
     """
-    folded = fold(text)
+    remainder = unicodedata.normalize("NFC", text).replace("’", "'")
     found: SmallTalk | None = None
     for kind, pattern in _PATTERNS:
-        if pattern.search(folded):
+        if pattern.search(remainder):
             found = found or kind
-            folded = pattern.sub(" ", folded)
-    return (folded if found else text), found
+            remainder = pattern.sub(" ", remainder)
+    return (remainder if found else text), found

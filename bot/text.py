@@ -69,7 +69,7 @@ _ALIASES: list[tuple[re.Pattern[str], str]] = [
 _SYNONYMS: list[tuple[str, str]] = [
     # Everyday words for the same idea, so a question need not use the article's word.
     (
-        r"set\s+up|establish(?:ed|es|ment)?|creat(?:e|ed|es|ion)|start(?:ed|s)?"
+        r"set\s+up|establish(?:ed|es|ment)?|creat(?:e|ed|es|ion)"
         r"|form(?:ed|s|ation)?|found(?:ed|ing|ation)?|began|begin|born|birth"
         r"|origins?|originated?|emerged?|launched",
         "found",
@@ -81,7 +81,11 @@ _SYNONYMS: list[tuple[str, str]] = [
     (r"all(?:y|ies|ied|iance|iances)|partners?|same\s+(?:side|team)|teamed\s+up", "ally"),
     (r"enem(?:y|ies)|foes?|rivals?|rivalry|rivalries|opponents?|adversar(?:y|ies)", "rival"),
     (r"cit(?:y|ies)|urban|towns?", "city"),
-    (r"locat(?:ion|ed)|whereabouts|place", "where"),
+    (r"locat(?:ion|ed)|whereabouts", "where"),
+    (
+        r"(?:take|takes|took|taken|taking)\s+place|occur(?:s|red|ring)?|happen(?:s|ed|ing)?",
+        "happen",
+    ),
     (r"stands?\s+for|acronym|abbreviation|full\s+name|long\s+name", "fullname"),
     (r"call(?:s|ed|ing)?|named?|names", "name"),
     (r"soft(?:er)?|lenient|mild(?:er)?|liberal|moderates?", "moderate"),
