@@ -7,12 +7,14 @@ environment). The token is kept in a `Secret` so it cannot leak through a repr o
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
 from bot.errors import ConfigError
+from bot.knowledge import article_path_for
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 
@@ -100,8 +102,7 @@ class Settings:
 
     @property
     def article_path(self) -> Path:
-        """The article always sits beside the Q&A file it is quoted by."""
-        return self.qa_path.parent / "article.md"
+        return article_path_for(self.qa_path)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -123,10 +124,10 @@ class Settings:
             database_path=Path(get("DATABASE_PATH", "").strip() or defaults.database_path),
             unanswered_max_rows=_number(env, "UNANSWERED_MAX_ROWS", 10_000, int, minimum=1),
             reload_interval=_number(env, "RELOAD_INTERVAL", 0.5, float, minimum=0.05),
-            webhook_url=get("WEBHOOK_URL", "").strip(),
-            webhook_secret=Secret(get("WEBHOOK_SECRET", "").strip()),
+            webhook_url=_https_url("WEBHOOK_URL", get("WEBHOOK_URL", "")),
+            webhook_secret=Secret(_webhook_secret(get("WEBHOOK_SECRET", ""))),
             webhook_listen=get("WEBHOOK_LISTEN", "").strip() or "0.0.0.0",
-            webhook_port=_number(env, "PORT", 8080, int, minimum=1),
+            webhook_port=_number(env, "PORT", 8080, int, minimum=1, maximum=65535),
         )
 
 
@@ -158,7 +159,32 @@ def _int_set(name: str, raw: str) -> frozenset[int]:
         ) from None
 
 
-def _number(env: Mapping[str, str], name: str, default: T, kind: type[T], *, minimum: T) -> T:
+def _https_url(name: str, raw: str) -> str:
+    url = raw.strip()
+    if url and not re.fullmatch(r"https://[^\s/]+(?:/\S*)?", url):
+        raise ConfigError(f"{name}={raw!r} must be a public https:// URL (Telegram requires https)")
+    return url
+
+
+def _webhook_secret(raw: str) -> str:
+    secret = raw.strip()
+    if secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        raise ConfigError(
+            "WEBHOOK_SECRET may only hold 1-256 characters A-Z, a-z, 0-9, _ and - "
+            "(Telegram's rule for secret tokens)"
+        )
+    return secret
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: T,
+    kind: type[T],
+    *,
+    minimum: T,
+    maximum: T | None = None,
+) -> T:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -166,6 +192,7 @@ def _number(env: Mapping[str, str], name: str, default: T, kind: type[T], *, min
         value = kind(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} must be a {kind.__name__} number") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+    if value < minimum or (maximum is not None and value > maximum):
+        limits = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name}={raw!r} must be {limits}")
     return value

@@ -7,13 +7,14 @@ validation, or one still being written, never replaces what is being served.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Thresholds
 from bot.errors import KnowledgeError, Problem
-from bot.knowledge import Knowledge, load_knowledge
+from bot.knowledge import Knowledge, article_path_for, load_knowledge
 from bot.matching import Matcher, MatchResult
 
 log = logging.getLogger(__name__)
@@ -54,13 +55,14 @@ class Engine:
         self, qa_path: Path, thresholds: Thresholds | None = None, *, settle: float = 0.2
     ) -> None:
         self.qa_path = Path(qa_path)
-        self.article_path = self.qa_path.parent / "article.md"
+        self.article_path = article_path_for(self.qa_path)
         self.thresholds = thresholds or Thresholds()
         self.settle = settle
         """Seconds a changed file must stay unchanged before it is read (mid-save guard)."""
         self._stamp = self._read_stamp()
         self.matcher = Matcher(load_knowledge(self.qa_path, self.article_path), self.thresholds)
         self.last_problems: tuple[Problem, ...] = ()
+        self._reloading = threading.Lock()
 
     @property
     def knowledge(self) -> Knowledge:
@@ -75,7 +77,14 @@ class Engine:
         return self._read_stamp() != self._stamp
 
     def reload(self) -> ReloadOutcome:
-        """Load the files again; keep serving the old snapshot if anything is wrong."""
+        """Load the files again; keep serving the old snapshot if anything is wrong.
+
+        One reload at a time: the watcher and /reload may ask at once, from two threads.
+        """
+        with self._reloading:
+            return self._reload()
+
+    def _reload(self) -> ReloadOutcome:
         stamp = self._wait_until_settled()
         try:
             knowledge = load_knowledge(self.qa_path, self.article_path)

@@ -157,7 +157,7 @@ def _normalise_with_index(text: str) -> tuple[str, tuple[int, ...]]:
 
 def load_article(path: Path) -> Article:
     """Read `article.md`: a `# title` line, a date line, then paragraphs."""
-    text = _read_text(path)
+    text = unicodedata.normalize("NFC", _read_text(path))
     blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
     if not blocks or not blocks[0].startswith("# "):
         raise KnowledgeError(
@@ -165,7 +165,7 @@ def load_article(path: Path) -> Article:
         )
     title = blocks[0][2:].strip()
     date = blocks[1] if len(blocks) > 1 else ""
-    paragraphs = tuple(unicodedata.normalize("NFC", b) for b in blocks[2:])
+    paragraphs = tuple(blocks[2:])
     if not paragraphs:
         raise KnowledgeError(
             [
@@ -380,10 +380,15 @@ def _describe(error: dict[str, Any], *, in_entry: bool = False) -> tuple[str, st
     return f"'{name}': {error['msg']}", f"write {wanted}" if wanted else ""
 
 
+def article_path_for(qa_path: Path) -> Path:
+    """The article always sits beside the Q&A file that quotes it."""
+    return Path(qa_path).parent / "article.md"
+
+
 def load_knowledge(qa_path: Path, article_path: Path | None = None) -> Knowledge:
     """Load and fully check the Q&A file against its article; raise every Problem at once."""
     qa_path = Path(qa_path)
-    article = load_article(article_path or qa_path.parent / "article.md")
+    article = load_article(article_path or article_path_for(qa_path))
     name = str(qa_path)
     text = _read_text(qa_path)
     data, lines = _parse_yaml(qa_path, text)

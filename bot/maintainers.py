@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -110,6 +110,10 @@ class Report:
         }
 
 
+_LENGTH_RATIO = 0.7
+"""Wordings shorter than this share of another's length cannot reach 85 % similarity."""
+
+
 def group_unanswered(
     rows: Iterable[UnansweredQuestion], *, similarity: float = 85.0
 ) -> list[UnansweredGroup]:
@@ -123,18 +127,29 @@ def group_unanswered(
     for row in rows:
         forms.setdefault(plain(row.text) or row.text.casefold(), []).append(row)
     order = sorted(forms, key=lambda form: _popularity(forms[form]), reverse=True)
-    choices: list[str | None] = list(order)
+    # Two wordings this alike differ little in length (token_sort_ratio is an edit
+    # ratio), so each seed is compared only with wordings of similar length.
+    by_length = sorted(range(len(order)), key=lambda i: len(order[i]))
+    lengths = [len(order[i]) for i in by_length]
+    taken = [False] * len(order)
     groups = []
     for i, seed in enumerate(order):
-        if choices[i] is None:
+        if taken[i]:
             continue
-        choices[i] = None
+        taken[i] = True
+        low = bisect_left(lengths, len(seed) * _LENGTH_RATIO)
+        high = bisect_right(lengths, len(seed) / _LENGTH_RATIO)
+        window = [j for j in by_length[low:high] if not taken[j]]
         found = process.extract(
-            seed, choices, scorer=fuzz.token_sort_ratio, score_cutoff=similarity, limit=None
+            seed,
+            [order[j] for j in window],
+            scorer=fuzz.token_sort_ratio,
+            score_cutoff=similarity,
+            limit=None,
         )
-        members = [i, *(j for _, _, j in found)]
+        members = [i, *(window[k] for _, _, k in found)]
         for j in members:
-            choices[j] = None
+            taken[j] = True
         groups.append(_group([row for j in members for row in forms[order[j]]]))
     groups.sort(key=lambda g: (g.count, g.last_asked), reverse=True)
     return groups

@@ -84,6 +84,7 @@ def answer_reply(
     links: Links | None = None,
     *,
     feedback: bool = True,
+    related: bool = True,
 ) -> Reply:
     """The answer, the article's exact passage as a blockquote, and the source."""
     links = links or Links()
@@ -99,8 +100,8 @@ def answer_reply(
         + f"\n  — {source}"
     )
     rows: list[tuple[Button, ...]] = []
-    related = [knowledge.entry(r) for r in entry.related]
-    for rel in related[:3]:
+    follow_ups = [knowledge.entry(r) for r in entry.related] if related else []
+    for rel in follow_ups[:3]:
         if rel is not None:
             rows.append((Button(f"➕ {rel.question}", data=ANSWER_PREFIX + rel.id),))
     last: list[Button] = []

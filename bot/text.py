@@ -102,7 +102,7 @@ _ALIASES += [(re.compile(rf"\b(?:{pattern})\b"), f" {word} ") for pattern, word 
 
 STOP_WORDS = frozenset(
     """
-    a about above after again against all am an and any are aren't as at be because been
+    a about above after again all am an and any are aren't as at be because been
     before being below between both but by can could did do does doing don't down during
     each few for from further had has have having he her here hers herself him himself his
     i i'm if in into is isn't it it's its itself just let's me more most my myself no nor

@@ -33,7 +33,7 @@ def test_ask_prints_answer_and_quote() -> None:
     done = run("ask", "What is ISIS-K?")
     assert done.returncode == 0, done.stderr
     assert "branch of the Islamic State" in done.stdout
-    assert "> “ISIS-K is how the branch" in done.stdout or "ISIS-K is how the branch" in done.stdout
+    assert "  > “ISIS-K is how the branch of the Islamic State (ISIS)" in done.stdout
     assert "What is ISIS-K, its differences" in done.stdout
 
 

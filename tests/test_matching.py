@@ -8,7 +8,7 @@ import pytest
 
 from bot.config import Thresholds
 from bot.knowledge import load_knowledge
-from bot.matching import Matcher, Verdict
+from bot.matching import ACTOR_MISS_PENALTY, MAX_QUESTION_CHARS, Matcher, Verdict
 from bot.smalltalk import SmallTalk
 from bot.text import fold, tokens
 
@@ -146,6 +146,42 @@ def test_exact_phrasing_wins_a_near_tie(matcher: Matcher) -> None:
     assert second.best and second.best.entry.id == "isis-k-full-name" and second.matched
 
 
-def test_very_long_input_is_bounded(matcher: Matcher) -> None:
-    result = matcher.match("who claimed the attack " + "blah " * 2000)
-    assert result.verdict in set(Verdict)
+def test_very_long_input_is_cut_before_matching(matcher: Matcher) -> None:
+    """Only the first MAX_QUESTION_CHARS count: words after the cut change nothing."""
+    head = "who claimed responsibility for the kabul attack "
+    filler = "x" * (MAX_QUESTION_CHARS - len(head))
+    short = matcher.match(head + filler)
+    long = matcher.match(head + filler + " weather football recipe " * 500)
+    assert len(long.question) == MAX_QUESTION_CHARS
+    assert (long.verdict, long.score) == (short.verdict, short.score)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["hello how many provinces", "hey whats the death toll", "good morning whats isis-k"],
+)
+def test_a_greeting_does_not_swallow_the_question(matcher: Matcher, message: str) -> None:
+    assert matcher.match(message).verdict is not Verdict.SMALL_TALK
+
+
+def test_a_greeting_in_front_changes_nothing(matcher: Matcher) -> None:
+    plain, greeted = matcher.match("what is EI-K"), matcher.match("hi, what is EI-K")
+    assert plain.best and greeted.best
+    assert (greeted.verdict, greeted.best.entry.id) == (plain.verdict, plain.best.entry.id)
+
+
+@pytest.mark.parametrize("word", ["taliban", "people", "kabul"])
+def test_a_lone_shared_word_is_offered_not_asserted(matcher: Matcher, word: str) -> None:
+    result = matcher.match(word)
+    assert result.verdict is Verdict.UNSURE
+    assert len(result.suggestions) >= 2
+
+
+def test_an_actor_the_entry_never_mentions_lowers_it(matcher: Matcher) -> None:
+    """ "When was ISIS-K formed?" must not answer a question about al-Qaeda."""
+    about_isis_k = matcher.match("when was isis-k founded")
+    about_al_qaeda = matcher.match("when was al qaeda founded")
+    assert about_isis_k.matched and about_isis_k.best
+    assert about_isis_k.best.entry.id == "isis-k-founded-when"
+    assert not about_al_qaeda.matched
+    assert about_al_qaeda.score < about_isis_k.score * ACTOR_MISS_PENALTY + 1

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
+import httpx
 from botapi_standin import BotApiStandin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,3 +70,94 @@ async def test_polling_process_answers_and_stops_on_sigterm(
     assert process.returncode == 0, log
     assert standin.token not in log
     assert "Traceback" not in log
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def webhook_env(standin: BotApiStandin, tmp_path: Path, port: int) -> dict[str, str]:
+    return {
+        "TELEGRAM_BOT_TOKEN": standin.token,
+        "TELEGRAM_BASE_URL": standin.api_base_url,
+        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+        "WEBHOOK_URL": "https://bot.example.org",
+        "WEBHOOK_SECRET": "s3cret-token",
+        "WEBHOOK_LISTEN": "127.0.0.1",
+        "PORT": str(port),
+    }
+
+
+async def start_webhook_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
+    environment = {**os.environ, "PTB_TIMEDELTA": "true", **env}
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--webhook",
+        cwd=ROOT,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_webhook_mode_serves_health_and_stops_cleanly(
+    standin: BotApiStandin, tmp_path: Path
+) -> None:
+    port = free_port()
+    process = await start_webhook_bot(webhook_env(standin, tmp_path, port))
+    try:
+        (hook,) = await standin.wait_for("setWebhook", timeout=20)
+        assert hook["url"] == "https://bot.example.org/telegram"
+        assert hook["secret_token"] == "s3cret-token"
+        async with httpx.AsyncClient() as client:
+            for _ in range(100):
+                try:
+                    health = await client.get(f"http://127.0.0.1:{port}/healthz")
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.1)
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+
+
+async def test_webhook_refused_by_telegram_is_one_line(
+    standin: BotApiStandin, tmp_path: Path
+) -> None:
+    standin.fail_next(
+        "setWebhook", description="Bad Request: bad webhook: HTTPS url must be provided"
+    )
+    process = await start_webhook_bot(webhook_env(standin, tmp_path, free_port()))
+    _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    log = err.decode()
+    assert process.returncode == 2, log
+    assert "Traceback" not in log and "bad webhook" in log.lower()
+
+
+async def test_webhook_port_in_use_is_one_line(standin: BotApiStandin, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = await start_webhook_bot(webhook_env(standin, tmp_path, port))
+        _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    log = err.decode()
+    assert process.returncode == 1, log
+    assert "Traceback" not in log and "Cannot listen" in log
+
+
+async def test_webhook_settings_are_checked_before_start(tmp_path: Path) -> None:
+    process = await start_webhook_bot(
+        {"TELEGRAM_BOT_TOKEN": "1:x", "WEBHOOK_URL": "http://plain.example.org"}
+    )
+    _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 2
+    assert "https" in err.decode() and "Traceback" not in err.decode()

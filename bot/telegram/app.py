@@ -20,7 +20,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -112,7 +112,9 @@ def build_application(
     )
     app.add_handler(MessageHandler(GROUPS & filters.TEXT & ~filters.COMMAND, handlers.group_text))
     # 5. Anything else a person sends privately (stickers, photos, voice, unknown commands).
-    app.add_handler(MessageHandler(PRIVATE & ~filters.TEXT, handlers.not_text))
+    app.add_handler(
+        MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.not_text)
+    )
     app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, handlers.help))
     # Channel posts are not questions to the bot: no handler takes them.
     app.add_error_handler(handlers.error)
@@ -189,7 +191,7 @@ def _one_line_network_errors(redactor: Redactor) -> Callable[[logging.LogRecord]
 
     def shorten(record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, NetworkError | InvalidToken):
+        if isinstance(error, NetworkError | InvalidToken) and not isinstance(error, BadRequest):
             message = f"{record.getMessage()} ({error})"
             record.msg, record.args = redactor.scrub(message), None
             record.exc_info, record.exc_text = None, None
@@ -228,6 +230,9 @@ def run(settings: Settings, *, webhook: bool = False) -> int:
         )
     except InvalidToken:
         log.error("Telegram refused TELEGRAM_BOT_TOKEN: check it with @BotFather")
+        return 2
+    except BadRequest as exc:  # a subclass of NetworkError, but Telegram did answer
+        log.error("Telegram refused the start-up request: %s", exc.message)
         return 2
     except NetworkError as exc:
         log.error("Could not reach the Bot API at %s: %s", settings.base_url, exc)

@@ -36,6 +36,7 @@ from bot.replies import (
     answer_reply,
     esc,
     example_entries,
+    fit_plain,
     help_reply,
     result_reply,
     source_reply,
@@ -55,6 +56,11 @@ GROUPS = {ChatType.GROUP, ChatType.SUPERGROUP}
 NOT_TEXT = "I can only read text. Ask me a question about the article in words, or send /topics."
 NOT_ADMIN = "This command is for the bot's maintainers."
 ADMIN_IN_PRIVATE = "Maintainers' commands work in a private chat with me, not in groups."
+VOTE_THANKS = {
+    "counted": "Thanks for the feedback!",
+    "switched": "Vote changed. Thanks!",
+    "already counted": "You already voted on this answer.",
+}
 GONE = "That question is no longer in my list. Send /topics to see what I know now."
 
 
@@ -150,7 +156,7 @@ class Handlers:
             return
         outcome = await asyncio.to_thread(self.engine.reload)
         text = outcome.summary()
-        await self._send(message, Reply(esc(text), text))
+        await self._send(message, Reply(fit_plain(text), text))
 
     async def unanswered(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/unanswered: the ten most frequent questions the bot could not answer."""
@@ -213,26 +219,22 @@ class Handlers:
             await query.answer()
 
     async def _vote(self, update: Update, payload: str) -> None:
+        """Count a 👍/👎 once per person and answer message (who voted is not stored)."""
         query = update.callback_query
         assert query is not None
         entry_id, _, direction = payload.rpartition(":")
         where = query.message
-        message_key = (
-            f"{where.chat.id}:{where.message_id}" if where else query.inline_message_id or ""
-        )
+        if where is None:  # too old for Telegram to say which message it was
+            await query.answer("Thanks for the feedback!")
+            return
         outcome = await asyncio.to_thread(
             self.store.vote,
             entry_id,
-            message_key=message_key,
+            message_key=f"{where.chat.id}:{where.message_id}",
             voter=str(query.from_user.id),
             up=direction == "+",
         )
-        if not outcome.counted:
-            await query.answer("You already voted on this answer.")
-        elif outcome.changed:
-            await query.answer("Vote changed. Thanks!")
-        else:
-            await query.answer("Thanks for the feedback!")
+        await query.answer(VOTE_THANKS[outcome.status])
 
     # --- inline mode -------------------------------------------------------------------
 
@@ -241,17 +243,21 @@ class Handlers:
         query = update.inline_query
         if query is None:
             return
-        knowledge = self.engine.knowledge
+        matcher = self.engine.matcher  # one snapshot for ranking and rendering
+        knowledge = matcher.knowledge
         text = query.query.strip()
         if text:
-            result = self.engine.ask(text)
+            result = matcher.match(text)
             entries = _ranked_entries(result)
         else:
             entries = example_entries(knowledge, INLINE_RESULTS)
             entries += [e for e in knowledge.entries if e not in entries]
         results = []
+        links = self._links(context)
         for entry in entries[:INLINE_RESULTS]:
-            reply = answer_reply(knowledge, entry, self._links(context), feedback=False)
+            # Only the share link travels with an inline answer: votes and follow-ups need
+            # a chat with the bot, which the share link opens.
+            reply = answer_reply(knowledge, entry, links, feedback=False, related=False)
             results.append(
                 InlineQueryResultArticle(
                     id=entry.id,
@@ -260,6 +266,7 @@ class Handlers:
                     input_message_content=InputTextMessageContent(
                         reply.html, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
                     ),
+                    reply_markup=keyboard(reply),
                 )
             )
         button = None
@@ -283,10 +290,11 @@ class Handlers:
     async def _answer_question(
         self, message: Message, question: str, context: ContextTypes.DEFAULT_TYPE
     ) -> None:
-        result = self.engine.ask(question)
+        matcher = self.engine.matcher  # one snapshot: a reload cannot land in between
+        result = matcher.match(question)
         if result.verdict in {Verdict.NONE, Verdict.UNSURE}:
             await self._record_unanswered(result, message.chat.type)
-        reply = result_reply(self.engine.knowledge, result, self._links(context))
+        reply = result_reply(matcher.knowledge, result, self._links(context))
         await self._send(message, reply)
 
     async def _record_unanswered(self, result: MatchResult, chat_type: str) -> None:

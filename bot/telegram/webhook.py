@@ -88,7 +88,11 @@ def web_app(app: Application, secret: str) -> tornado.web.Application:
 
 
 async def serve_webhook(app: Application, settings: Settings) -> int:
-    """Run until SIGINT/SIGTERM: set the webhook, serve, and shut down cleanly."""
+    """Run until SIGINT/SIGTERM: set the webhook, serve, and shut down cleanly.
+
+    Whatever fails on the way up (Telegram refusing the URL, a port in use), the
+    application is stopped and the watcher and database closed before the error goes on.
+    """
     if not settings.webhook_url or not settings.webhook_secret:
         print(
             "error: webhook mode needs WEBHOOK_URL (the public https base URL) and "
@@ -101,7 +105,9 @@ async def serve_webhook(app: Application, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with app:
+    server: HTTPServer | None = None
+    await app.initialize()
+    try:
         await on_startup(app)
         await app.start()
         url = settings.webhook_url.rstrip("/") + WEBHOOK_PATH
@@ -110,7 +116,14 @@ async def serve_webhook(app: Application, settings: Settings) -> int:
         server.listen(settings.webhook_port, settings.webhook_listen)
         log.info("Webhook server on %s:%d", settings.webhook_listen, settings.webhook_port)
         await stop.wait()
-        server.stop()
-        await app.stop()
+    except OSError as exc:
+        log.error("Cannot listen on %s:%d: %s", settings.webhook_listen, settings.webhook_port, exc)
+        return 1
+    finally:
+        if server is not None:
+            server.stop()
+        if app.running:
+            await app.stop()
         await on_shutdown(app)
+        await app.shutdown()
     return 0
