@@ -1,4 +1,4 @@
-"""Load and check the article and the Q&A file into immutable objects.
+"""Load and check the Q&A file against its article into one immutable `Knowledge`.
 
 Everything a maintainer can get wrong is collected as a `Problem` (file, line, entry id,
 what to fix) and raised together in one `KnowledgeError`, so one `validate` run lists
@@ -8,21 +8,29 @@ every mistake. Nothing here imports `telegram`.
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from bot.article import Article, load_article, normalise_text
 from bot.errors import KnowledgeError, Problem
+from bot.textfile import read_text
+from bot.yamlfile import line_of, parse_yaml
 
-MAX_FILE_BYTES = 20_000_000
-"""Far above any real Q&A file; stops a runaway paste from stalling the loader."""
+__all__ = [
+    "Article",
+    "Entry",
+    "Knowledge",
+    "QAFile",
+    "article_path_for",
+    "json_schema",
+    "load_article",
+    "load_knowledge",
+    "normalise_text",
+]
 
 ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
@@ -79,112 +87,6 @@ def json_schema() -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
-# --- the article -----------------------------------------------------------------------
-
-_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "‚": "'"})
-_INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff]")
-
-
-def normalise_text(text: str) -> str:
-    """Fold what a quote may differ in from the article: whitespace, quote style."""
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFC", text)).translate(_QUOTES)
-    return " ".join(text.split())
-
-
-@dataclass(frozen=True, slots=True)
-class Article:
-    """The cleaned article: the text every quote is checked against."""
-
-    path: Path
-    title: str
-    date: str
-    paragraphs: tuple[str, ...]
-    _normalised: str = field(repr=False, default="")
-    _index: tuple[int, ...] = field(repr=False, default=())
-
-    @property
-    def body(self) -> str:
-        return "\n\n".join(self.paragraphs)
-
-    @property
-    def text(self) -> str:
-        """Everything a quote may come from: title, date line and body."""
-        return "\n\n".join((self.title, self.date, *self.paragraphs))
-
-    def find(self, quote: str) -> str | None:
-        """The article's own words for `quote`, or None when it is not in the article.
-
-        Matching ignores whitespace and quote style; what is returned is the article's
-        exact characters, so a user always sees the author's words.
-        """
-        needle = normalise_text(quote)
-        start = self._normalised.find(needle) if needle else -1
-        if start < 0:
-            return None
-        end = start + len(needle) - 1
-        return self.text[self._index[start] : self._index[end] + 1]
-
-    def sentences(self) -> Iterator[str]:
-        """Each sentence of the body (for coverage), split on end punctuation."""
-        for paragraph in self.paragraphs:
-            if paragraph.startswith("#"):
-                continue
-            yield from (s for s in _SENTENCE_END.split(paragraph) if s.strip())
-
-
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][”’\"]))\s+(?=[“‘\"A-Z])")
-
-
-def _normalise_with_index(text: str) -> tuple[str, tuple[int, ...]]:
-    """`normalise_text`, plus for each output character its position in `text`."""
-    out: list[str] = []
-    index: list[int] = []
-    pending_space = False
-    for pos, char in enumerate(text):
-        if _INVISIBLE.match(char):
-            continue
-        if char.isspace():
-            pending_space = bool(out)
-            continue
-        if pending_space:
-            out.append(" ")
-            index.append(pos - 1)
-            pending_space = False
-        out.append(char.translate(_QUOTES))
-        index.append(pos)
-    return "".join(out), tuple(index)
-
-
-def load_article(path: Path) -> Article:
-    """Read `article.md`: a `# title` line, a date line, then paragraphs."""
-    text = unicodedata.normalize("NFC", _read_text(path))
-    blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
-    if not blocks or not blocks[0].startswith("# "):
-        raise KnowledgeError(
-            [Problem(str(path), 1, "the article must start with a '# Title' line", "add one")]
-        )
-    title = blocks[0][2:].strip()
-    date = blocks[1] if len(blocks) > 1 else ""
-    paragraphs = tuple(blocks[2:])
-    if not paragraphs:
-        raise KnowledgeError(
-            [
-                Problem(
-                    str(path),
-                    None,
-                    "the article has no paragraphs after its title and date",
-                    "paste the article's text below the date line",
-                )
-            ]
-        )
-    article = Article(path, title, date, paragraphs)
-    normalised, index = _normalise_with_index(article.text)
-    return Article(path, title, date, paragraphs, normalised, index)
-
-
-# --- the Q&A file ----------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class Knowledge:
     """An immutable, checked snapshot of the article and its entries."""
@@ -205,133 +107,6 @@ class Knowledge:
     def quote_of(self, entry: Entry) -> str:
         """The passage to show: the article's own characters for the entry's quote."""
         return self.quotes.get(entry.id, entry.quote)
-
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's parser when PyYAML has it (ten times faster on big files), else pure Python."""
-
-
-def _read_text(path: Path) -> str:
-    """Read a UTF-8 file, turning every way it can fail into a located Problem."""
-    name = str(path)
-    if not path.exists():
-        raise KnowledgeError(
-            [Problem(name, None, "no such file", "check the path, or set QA_FILE to the Q&A file")]
-        )
-    if path.is_dir():
-        raise KnowledgeError(
-            [Problem(name, None, "this is a folder, not a file", "name the .yaml file in it")]
-        )
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise KnowledgeError(
-            [Problem(name, None, f"cannot read it ({exc.strerror})", "check its permissions")]
-        ) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise KnowledgeError(
-            [Problem(name, None, f"the file is {len(raw):,} bytes, over {MAX_FILE_BYTES:,}")]
-        )
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise KnowledgeError(
-            [
-                Problem(
-                    name,
-                    line,
-                    f"byte 0x{raw[exc.start]:02x} is not UTF-8",
-                    "save the file as UTF-8 (retype the character on that line)",
-                )
-            ]
-        ) from None
-
-
-def _parse_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    """Parse YAML once: the data, and the line of every mapping key and list item.
-
-    Aliases are refused before anything is built from them: a 'billion laughs' file is
-    small as a node graph but explodes when constructed and validated.
-    """
-    name = str(path)
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        lines: dict[tuple[Any, ...], int] = {}
-        if node is not None:
-            _record_lines(node, (), lines, set())
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = (exc.problem or "invalid YAML").strip()
-        if exc.context:
-            problem = f"{exc.context.strip()}: {problem}"
-        raise KnowledgeError(
-            [Problem(name, line, f"invalid YAML: {problem}", _yaml_fix(problem, text, line))]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise KnowledgeError([Problem(name, None, f"invalid YAML: {exc}")]) from None
-    except _AliasFound as found:
-        raise KnowledgeError(
-            [
-                Problem(
-                    name,
-                    found.line,
-                    "YAML aliases (*name) are not allowed in the Q&A file",
-                    "write the text out in full instead of reusing it with & and *",
-                )
-            ]
-        ) from None
-    finally:
-        loader.dispose()
-    return data, lines
-
-
-class _AliasFound(Exception):
-    def __init__(self, line: int) -> None:
-        self.line = line
-
-
-def _yaml_fix(problem: str, text: str = "", line: int | None = None) -> str:
-    """The most likely fix for a YAML error, from its message and the offending line."""
-    lines = text.splitlines()
-    offending = lines[line - 1] if line and 0 < line <= len(lines) else ""
-    if "alias" in problem or "anchor" in problem:
-        return "write the text out in full instead of reusing it with & and *"
-    if "tab" in problem or "\t" in offending[: len(offending) - len(offending.lstrip())]:
-        return "indent with spaces, not tabs"
-    if ":" in problem or "mapping" in problem:
-        return "check the indentation; put text containing ': ' or '#' under '>-' or in quotes"
-    return "check the indentation and quoting on that line"
-
-
-def _record_lines(
-    node: yaml.Node, path: tuple[Any, ...], lines: dict, seen: set[int], line: int = 1
-) -> None:
-    """Record where each part is; a node met twice is an alias (nodes are shared)."""
-    if id(node) in seen:
-        raise _AliasFound(line)
-    seen.add(id(node))
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            key_line = key.start_mark.line + 1
-            child = (*path, key.value if isinstance(key, yaml.ScalarNode) else key_line)
-            _record_lines(value, child, lines, seen, key_line)
-            lines[child] = key_line
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _record_lines(item, (*path, i), lines, seen, node.start_mark.line + 1)
-
-
-def _line_of(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
-    """The line of the deepest known part of `loc` (a field, else its entry)."""
-    for cut in range(len(loc), -1, -1):
-        if loc[:cut] in lines:
-            return lines[loc[:cut]]
-    return None
 
 
 _FIELD_HELP = {
@@ -390,8 +165,8 @@ def load_knowledge(qa_path: Path, article_path: Path | None = None) -> Knowledge
     qa_path = Path(qa_path)
     article = load_article(article_path or article_path_for(qa_path))
     name = str(qa_path)
-    text = _read_text(qa_path)
-    data, lines = _parse_yaml(qa_path, text)
+    text = read_text(qa_path)
+    data, lines = parse_yaml(qa_path, text)
     if data is None:
         raise KnowledgeError(
             [Problem(name, None, "the file is empty", "start it with 'entries:' and a list")]
@@ -439,7 +214,7 @@ def _validate_entries(
             if err["type"] == "too_short":
                 continue
             what, fix = _describe(err)
-            problems.append(Problem(name, _line_of(lines, err["loc"]), what, fix))
+            problems.append(Problem(name, line_of(lines, err["loc"]), what, fix))
     if not isinstance(raw_entries, list):
         return {}
     if not raw_entries:
@@ -452,7 +227,7 @@ def _validate_entries(
         except ValidationError as exc:
             for err in exc.errors():
                 what, fix = _describe(err, in_entry=True)
-                line = _line_of(lines, ("entries", i, *err["loc"]))
+                line = line_of(lines, ("entries", i, *err["loc"]))
                 problems.append(Problem(name, line, what, fix, _entry_id(raw)))
     return valid
 
@@ -476,7 +251,7 @@ def _check_entries(
     )
 
     def at(i: int, *loc: Any) -> int | None:
-        return _line_of(lines, ("entries", i, *loc))
+        return line_of(lines, ("entries", i, *loc))
 
     for i, entry in entries.items():
         if entry.id in seen_ids:
