@@ -189,7 +189,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_coverage(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.maintainers import print_coverage
+    from bot.coverage import print_coverage
 
     return print_coverage(settings)
 

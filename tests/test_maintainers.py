@@ -12,15 +12,13 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
+from bot.coverage import coverage, print_coverage, uncovered_sentences
 from bot.engine import Engine
 from bot.knowledge import load_knowledge
 from bot.maintainers import (
     build_report,
-    coverage,
     group_unanswered,
-    print_coverage,
     print_report,
-    uncovered_sentences,
 )
 from bot.store import Store, UnansweredQuestion
 
