@@ -93,6 +93,8 @@ class Settings:
     webhook_secret: Secret = field(default_factory=lambda: Secret(""))
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8080
+    vote_key: Secret = field(default_factory=lambda: Secret(""))
+    """Keys the hash that makes one vote per person; the token when unset."""
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     @property
@@ -128,6 +130,7 @@ class Settings:
             webhook_secret=Secret(_webhook_secret(get("WEBHOOK_SECRET", ""))),
             webhook_listen=get("WEBHOOK_LISTEN", "").strip() or "0.0.0.0",
             webhook_port=_number(env, "PORT", 8080, int, minimum=1, maximum=65535),
+            vote_key=Secret(get("VOTE_KEY", "").strip()),
         )
 
 

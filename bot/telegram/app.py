@@ -202,7 +202,9 @@ def _one_line_network_errors(redactor: Redactor) -> Callable[[logging.LogRecord]
 
 def run(settings: Settings, *, webhook: bool = False) -> int:
     """Start the bot (long polling or webhook) until interrupted; an exit code."""
-    redactor = configure_logging(settings.log_level, settings.token, settings.webhook_secret)
+    redactor = configure_logging(
+        settings.log_level, settings.token, settings.webhook_secret, settings.vote_key
+    )
     for handler in logging.getLogger().handlers:
         handler.addFilter(_one_line_network_errors(redactor))
     try:
@@ -214,7 +216,7 @@ def run(settings: Settings, *, webhook: bool = False) -> int:
     store = Store(
         settings.database_path,
         max_rows=settings.unanswered_max_rows,
-        vote_key=settings.token.reveal().encode(),
+        vote_key=(settings.vote_key or settings.token).reveal().encode(),
     )
     app = build_application(settings, engine, store)
     log.info(
