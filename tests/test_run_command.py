@@ -16,13 +16,15 @@ from botapi_standin import BotApiStandin
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def start_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
+async def start_bot(env: dict[str, str], *options: str) -> asyncio.subprocess.Process:
+    """`python -m bot run [options]` as its own process, its output captured."""
     environment = {**os.environ, "PTB_TIMEDELTA": "true", **env}
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
         "run",
+        *options,
         cwd=ROOT,
         env=environment,
         stdout=asyncio.subprocess.PIPE,
@@ -90,26 +92,11 @@ def webhook_env(standin: BotApiStandin, tmp_path: Path, port: int) -> dict[str, 
     }
 
 
-async def start_webhook_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
-    environment = {**os.environ, "PTB_TIMEDELTA": "true", **env}
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "--webhook",
-        cwd=ROOT,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
 async def test_webhook_mode_serves_health_and_stops_cleanly(
     standin: BotApiStandin, tmp_path: Path
 ) -> None:
     port = free_port()
-    process = await start_webhook_bot(webhook_env(standin, tmp_path, port))
+    process = await start_bot(webhook_env(standin, tmp_path, port), "--webhook")
     try:
         (hook,) = await standin.wait_for("setWebhook", timeout=20)
         assert hook["url"] == "https://bot.example.org/telegram"
@@ -135,7 +122,7 @@ async def test_webhook_refused_by_telegram_is_one_line(
     standin.fail_next(
         "setWebhook", description="Bad Request: bad webhook: HTTPS url must be provided"
     )
-    process = await start_webhook_bot(webhook_env(standin, tmp_path, free_port()))
+    process = await start_bot(webhook_env(standin, tmp_path, free_port()), "--webhook")
     _, err = await asyncio.wait_for(process.communicate(), timeout=30)
     log = err.decode()
     assert process.returncode == 2, log
@@ -147,7 +134,7 @@ async def test_webhook_port_in_use_is_one_line(standin: BotApiStandin, tmp_path:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        process = await start_webhook_bot(webhook_env(standin, tmp_path, port))
+        process = await start_bot(webhook_env(standin, tmp_path, port), "--webhook")
         _, err = await asyncio.wait_for(process.communicate(), timeout=30)
     log = err.decode()
     assert process.returncode == 1, log
@@ -155,8 +142,8 @@ async def test_webhook_port_in_use_is_one_line(standin: BotApiStandin, tmp_path:
 
 
 async def test_webhook_settings_are_checked_before_start(tmp_path: Path) -> None:
-    process = await start_webhook_bot(
-        {"TELEGRAM_BOT_TOKEN": "1:x", "WEBHOOK_URL": "http://plain.example.org"}
+    process = await start_bot(
+        {"TELEGRAM_BOT_TOKEN": "1:x", "WEBHOOK_URL": "http://plain.example.org"}, "--webhook"
     )
     _, err = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 2

@@ -840,22 +840,20 @@ async def test_webhook_health_check_reports_the_entries(
     assert health["running"] is True
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe", b"{}"])
-async def test_webhook_rejects_malformed_bodies_with_400(
-    running_bot: BotUnderTest,
-    webhook: httpx.AsyncClient,
-    caplog: pytest.LogCaptureFixture,
-    body: bytes,
-) -> None:
-    response = await webhook.post(
-        "/telegram", content=body, headers={SECRET_HEADER: WEBHOOK_SECRET}
-    )
-    assert response.status_code == 400
-    assert not errors_logged(caplog)
-
-
-@pytest.mark.parametrize("body", [b"[1, 2]", b"42", b"null", b'{"update_id": 5, "message": 3}'])
-async def test_webhook_rejects_json_that_is_not_an_update_with_400(
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"",
+        b"\xff\xfe",
+        b"{}",
+        b"[1, 2]",
+        b"42",
+        b"null",
+        b'{"update_id": 5, "message": 3}',
+    ],
+)
+async def test_webhook_rejects_bodies_that_are_not_updates_with_400(
     running_bot: BotUnderTest,
     webhook: httpx.AsyncClient,
     caplog: pytest.LogCaptureFixture,
