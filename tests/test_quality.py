@@ -20,12 +20,11 @@ _spec.loader.exec_module(evaluate)
 # (top-1, top-3, off-topic declined, small talk) at least; wrong answers at most: the
 # README's figures, rounded down.
 FLOORS = {
-    "eval_dev": (97.0, 99.5, 93.0, 100.0, 1.0),
-    "eval_test": (94.0, 99.0, 96.5, 100.0, 2.5),
-    "eval_holdout": (81.5, 98.0, 95.5, 100.0, 3.0),
-    "eval_final": (95.5, 99.5, 95.0, 100.0, 3.5),
+    "eval_dev": (94.0, 99.5, 96.5, 100.0, 0.5),
+    "eval_test": (90.0, 99.0, 96.5, 100.0, 2.0),
+    "eval_holdout": (80.5, 98.0, 95.5, 100.0, 1.5),
+    "eval_final": (90.5, 99.5, 95.0, 100.0, 2.5),
 }
-
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
