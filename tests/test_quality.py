@@ -26,6 +26,7 @@ FLOORS = {
     "eval_final": (90.5, 99.5, 95.0, 100.0, 2.5),
 }
 
+
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     return Engine(ROOT / "knowledge" / "qa.yaml")
