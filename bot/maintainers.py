@@ -20,7 +20,7 @@ from rapidfuzz import fuzz, process
 from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import KnowledgeError
-from bot.store import Store, UnansweredQuestion
+from bot.store import Store, UnansweredQuestion, VoteCount
 from bot.text import plain
 
 EXIT_OK = 0
@@ -71,8 +71,8 @@ class EntryVotes:
 
     @property
     def weak(self) -> bool:
-        """More 👎 than 👍: the answer or its quote needs rewriting."""
-        return self.down > self.up
+        """The store's rule for an answer worth rewriting, applied to these totals."""
+        return VoteCount(self.up, self.down).weak
 
 
 @dataclass(frozen=True, slots=True)
