@@ -89,7 +89,7 @@ def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    engine = Engine(settings.qa_path, settings.thresholds)
+    engine = Engine(settings.qa_path)
     questions: Iterable[str] = args.question
     if not questions:
         if sys.stdin.isatty() and not args.json:
@@ -131,7 +131,7 @@ def result_json(result: MatchResult, engine: Engine) -> dict[str, object]:
 
 def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     """A terminal conversation with the same replies as Telegram."""
-    engine = Engine(settings.qa_path, settings.thresholds)
+    engine = Engine(settings.qa_path)
     knowledge = engine.knowledge
     interactive = sys.stdin.isatty()
     print(f"Ask me about “{knowledge.article.title}”.")

@@ -1,4 +1,4 @@
-"""Every setting and threshold in one frozen object, read once from the environment.
+"""Every setting in one frozen object, read once from the environment.
 
 A `.env` file in the working directory is read too (its values never override the real
 environment). The token is kept in a `Secret` so it cannot leak through a repr or a log.
@@ -60,23 +60,6 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
-class Thresholds:
-    """Where the matcher's confidence (0-100) turns into a decision.
-
-    Chosen with `python bench/evaluate.py` over four labelled sets: the best top-1 that
-    still declines 95 % of off-topic questions in every set; see the README's figures.
-    """
-
-    answer: float = 56.0
-    """At or above: the best entry is asserted as the answer."""
-    suggest: float = 40.0
-    """At or above (but below `answer`): offered as "did you mean"."""
-    close_margin: float = 6.0
-    """Best two within this many points: ask "did you mean" instead of guessing."""
-    max_suggestions: int = 3
-
-
-@dataclass(frozen=True, slots=True)
 class Settings:
     """The bot's whole configuration; build it with `Settings.from_env()`."""
 
@@ -95,7 +78,6 @@ class Settings:
     webhook_port: int = 8080
     vote_key: Secret = field(default_factory=lambda: Secret(""))
     """Keys the hash that makes one vote per person; the token when unset."""
-    thresholds: Thresholds = field(default_factory=Thresholds)
 
     @property
     def qa_path(self) -> Path:

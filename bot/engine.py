@@ -12,10 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.config import Thresholds
 from bot.errors import KnowledgeError, Problem
 from bot.knowledge import Knowledge, article_path_for, load_knowledge
-from bot.matching import Matcher, MatchResult
+from bot.matching import Matcher, MatchResult, Thresholds
 
 log = logging.getLogger(__name__)
 

@@ -251,7 +251,7 @@ def _entry_votes(store: Store, engine: Engine | None) -> tuple[EntryVotes, ...]:
 def _engine_or_none(settings: Settings) -> Engine | None:
     """The engine for today's closest entries; a broken Q&A file must not hide the report."""
     try:
-        return Engine(settings.qa_path, settings.thresholds)
+        return Engine(settings.qa_path)
     except KnowledgeError as exc:
         print(
             f"note: {settings.qa_path} has {len(exc.problems)} problem(s) (see `python -m bot "

@@ -98,7 +98,7 @@ async def standin() -> AsyncIterator[BotApiStandin]:
 @asynccontextmanager
 async def serve(api: BotApiStandin, settings: Settings) -> AsyncIterator[BotUnderTest]:
     """The whole bot on `settings`, polling `api` over real HTTP, until the block ends."""
-    engine = Engine(settings.qa_path, settings.thresholds, settle=0.05)
+    engine = Engine(settings.qa_path, settle=0.05)
     store = Store(settings.database_path, max_rows=100, vote_key=b"test-vote-key")
     app = build_application(settings, engine, store)
     await app.initialize()

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Thresholds
 from bot.knowledge import load_knowledge
-from bot.matching import ACTOR_MISS_PENALTY, MAX_QUESTION_CHARS, Matcher, Verdict
+from bot.matching import ACTOR_MISS_PENALTY, MAX_QUESTION_CHARS, Matcher, Thresholds, Verdict
 from bot.smalltalk import SmallTalk
 from bot.text import fold, tokens
 

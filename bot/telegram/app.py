@@ -208,7 +208,7 @@ def run(settings: Settings, *, webhook: bool = False) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_one_line_network_errors(redactor))
     try:
-        engine = Engine(settings.qa_path, settings.thresholds)
+        engine = Engine(settings.qa_path)
     except KnowledgeError as exc:
         for problem in exc.problems:
             log.error("%s", problem)
