@@ -7,7 +7,7 @@
     python -m bot run [--webhook]       the Telegram bot (TELEGRAM_BOT_TOKEN)
     python -m bot report [--json]       unanswered questions and votes, for maintainers
     python -m bot coverage              article sentences that no entry quotes
-    python -m bot schema                print the Q&A file's JSON Schema
+    python -m bot schema [lexicon]      print the JSON Schema of the Q&A file (or the lexicon)
 
 A mistake (a bad file, a missing token) prints what to fix and exits non-zero, never a
 traceback.
@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.engine import Engine
 from bot.errors import BotError, ConfigError, KnowledgeError
 from bot.knowledge import json_schema, load_knowledge
+from bot.lexicon import lexicon_schema
 from bot.matching import MatchResult
 from bot.replies import help_reply, result_reply, source_reply, topics_reply
 
@@ -78,13 +79,14 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     knowledge = load_knowledge(settings.qa_path, settings.article_path)
     print(
         f"{settings.qa_path}: OK: {len(knowledge.entries)} entries, every quote found in "
-        f"{settings.article_path.name}."
+        f"{settings.article_path.name}; lexicon: {len(knowledge.lexicon.phrases)} phrases."
     )
     return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    schema = lexicon_schema() if args.file == "lexicon" else json_schema()
+    print(json.dumps(schema, indent=2, ensure_ascii=False))
     return EXIT_OK
 
 
@@ -225,7 +227,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("coverage", help="article sentences no entry quotes")
     p.set_defaults(handler=cmd_coverage)
 
-    p = sub.add_parser("schema", help="print the Q&A file's JSON Schema")
+    p = sub.add_parser("schema", help="print the JSON Schema of the Q&A file or the lexicon")
+    p.add_argument("file", nargs="?", choices=("qa", "lexicon"), default="qa")
     p.set_defaults(handler=cmd_schema)
     return parser
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.errors import KnowledgeError, Problem
 from bot.knowledge import Knowledge, article_path_for, load_knowledge
+from bot.lexicon import lexicon_path_for
 from bot.matching import Matcher, MatchResult, Thresholds
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Engine:
     ) -> None:
         self.qa_path = Path(qa_path)
         self.article_path = article_path_for(self.qa_path)
+        self.lexicon_path = lexicon_path_for(self.qa_path)
         self.thresholds = thresholds or Thresholds()
         self.settle = settle
         """Seconds a changed file must stay unchanged before it is read (mid-save guard)."""
@@ -104,7 +106,7 @@ class Engine:
 
     def _read_stamp(self) -> _Stamp:
         stamps = []
-        for path in (self.qa_path, self.article_path):
+        for path in (self.qa_path, self.article_path, self.lexicon_path):
             try:
                 st = path.stat()
                 stamps.append((st.st_mtime_ns, st.st_size))

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from bot.article import Article, load_article, normalise_text
 from bot.errors import KnowledgeError, Problem
+from bot.lexicon import EMPTY, Lexicon, lexicon_path_for, load_lexicon
 from bot.textfile import read_text
+from bot.validation import describe
 from bot.yamlfile import line_of, parse_yaml
 
 __all__ = [
@@ -99,6 +101,8 @@ class Knowledge:
     """Entry id -> the article's exact words for its quote."""
 
     by_id: dict[str, Entry] = field(repr=False, default_factory=dict)
+    lexicon: Lexicon = field(repr=False, default=EMPTY)
+    """The article's names, synonyms and shorthand (`lexicon.yaml`)."""
 
     def entry(self, entry_id: str) -> Entry | None:
         """The entry with this id, or None (ids come from users' buttons and links)."""
@@ -119,40 +123,7 @@ _FIELD_HELP = {
     "tags": "a list of short labels",
     "entries": "a list of entries, each starting with '- id: ...'",
 }
-
-
-def _describe(error: dict[str, Any], *, in_entry: bool = False) -> tuple[str, str]:
-    """A pydantic error as (what is wrong, how to fix it) in a maintainer's words."""
-    loc = error["loc"]
-    name = next((str(p) for p in reversed(loc) if isinstance(p, str)), "entry")
-    kind = error["type"]
-    wanted = _FIELD_HELP.get(name, "")
-    if kind == "missing":
-        return f"'{name}' is missing", f"add '{name}:' with {wanted}"
-    if kind == "extra_forbidden":
-        known = ", ".join(list(_FIELD_HELP)[:-1]) if in_entry else "entries"
-        return f"unknown field '{name}'", f"remove it or correct the spelling (known: {known})"
-    if kind == "string_too_short":
-        return f"'{name}' is empty", f"write {wanted}"
-    if kind == "string_too_long":
-        limit = error.get("ctx", {}).get("max_length")
-        return f"'{name}' is too long (over {limit} characters)", "shorten it"
-    if kind == "string_pattern_mismatch":
-        return (
-            f"'{name}' value {error.get('input')!r} is not a valid id",
-            "use lowercase letters, digits and single hyphens, e.g. 'who-founded-isis-k'",
-        )
-    if kind == "too_short" and name == "entries":
-        return "the file has no entries", "add at least one entry under 'entries:'"
-    if kind in {"string_type", "tuple_type", "list_type", "model_type", "dict_type"}:
-        got = type(error.get("input")).__name__
-        got = {"NoneType": "nothing", "dict": "a mapping", "list": "a list"}.get(got, got)
-        if kind == "model_type":
-            return f"an entry must be a mapping of fields, got {got}", (
-                "start each entry with '- id: ...' and indent its fields under it"
-            )
-        return f"'{name}' has the wrong type (got {got})", f"write {wanted}"
-    return f"'{name}': {error['msg']}", f"write {wanted}" if wanted else ""
+_ENTRY_FIELDS = ", ".join(list(_FIELD_HELP)[:-1])
 
 
 def article_path_for(qa_path: Path) -> Path:
@@ -161,8 +132,24 @@ def article_path_for(qa_path: Path) -> Path:
 
 
 def load_knowledge(qa_path: Path, article_path: Path | None = None) -> Knowledge:
-    """Load and fully check the Q&A file against its article; raise every Problem at once."""
+    """Load and fully check the Q&A file against its article, and the lexicon beside
+    them; raise every Problem of both files at once."""
     qa_path = Path(qa_path)
+    try:
+        lexicon = load_lexicon(lexicon_path_for(qa_path))
+        lexicon_problems: list[Problem] = []
+    except KnowledgeError as exc:
+        lexicon, lexicon_problems = EMPTY, exc.problems
+    try:
+        knowledge = _load_entries(qa_path, article_path, lexicon)
+    except KnowledgeError as exc:
+        raise KnowledgeError([*lexicon_problems, *exc.problems]) from None
+    if lexicon_problems:
+        raise KnowledgeError(lexicon_problems)
+    return knowledge
+
+
+def _load_entries(qa_path: Path, article_path: Path | None, lexicon: Lexicon) -> Knowledge:
     article = load_article(article_path or article_path_for(qa_path))
     name = str(qa_path)
     text = read_text(qa_path)
@@ -189,10 +176,10 @@ def load_knowledge(qa_path: Path, article_path: Path | None = None) -> Knowledge
     quotes = _check_entries(name, article, entries, lines, problems)
     if problems:
         raise KnowledgeError(sorted(problems, key=lambda p: p.line or 0))
-    fingerprint = hashlib.sha256(text.encode() + article.text.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(text.encode() + article.text.encode() + lexicon.fingerprint.encode())
     ordered = tuple(entries.values())
     by_id = {e.id: e for e in ordered}
-    return Knowledge(article, ordered, qa_path, fingerprint, quotes, by_id)
+    return Knowledge(article, ordered, qa_path, digest.hexdigest()[:12], quotes, by_id, lexicon)
 
 
 def _entry_id(raw: Any) -> str | None:
@@ -213,12 +200,12 @@ def _validate_entries(
         for err in exc.errors():
             if err["type"] == "too_short":
                 continue
-            what, fix = _describe(err)
+            what, fix = describe(err, _FIELD_HELP, "entries")
             problems.append(Problem(name, line_of(lines, err["loc"]), what, fix))
     if not isinstance(raw_entries, list):
         return {}
     if not raw_entries:
-        what, fix = _describe({"loc": ("entries",), "type": "too_short", "msg": ""})
+        what, fix = describe({"loc": ("entries",), "type": "too_short", "msg": ""}, _FIELD_HELP)
         problems.append(Problem(name, lines.get(("entries",)), what, fix))
     valid: dict[int, Entry] = {}
     for i, raw in enumerate(raw_entries):
@@ -226,7 +213,7 @@ def _validate_entries(
             valid[i] = Entry.model_validate(raw)
         except ValidationError as exc:
             for err in exc.errors():
-                what, fix = _describe(err, in_entry=True)
+                what, fix = describe(err, _FIELD_HELP, _ENTRY_FIELDS)
                 line = line_of(lines, ("entries", i, *err["loc"]))
                 problems.append(Problem(name, line, what, fix, _entry_id(raw)))
     return valid

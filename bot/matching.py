@@ -24,17 +24,8 @@ from rapidfuzz.distance import OSA
 
 from bot.knowledge import Entry, Knowledge
 from bot.smalltalk import SmallTalk, detect_small_talk
-from bot.text import (
-    ALIAS_WORDS,
-    COMMON_WORDS,
-    NAME_TOKENS,
-    STOP_WORDS,
-    fold,
-    plain,
-    stem,
-    tokens,
-    words,
-)
+from bot.text import STOP_WORDS, plain, stem, tokens, words
+from bot.wordlist import is_common_word
 
 PHRASING_WEIGHT = 0.8
 """Share of the token score from the best phrasing; the rest is coverage."""
@@ -133,6 +124,8 @@ class _Index:
     lexicon: frozenset[str] = frozenset()
     """Every word of the knowledge as typed (names unmerged): what spelling is checked against."""
     word_list: list[str] = field(default_factory=list)
+    actors: frozenset[str] = frozenset()
+    """The stemmed tokens of the lexicon's actors (ISIS-K, the Taliban...)."""
 
 
 class Matcher:
@@ -198,7 +191,7 @@ class Matcher:
             for e, covered in coverage.items()
         )
         rescored = []
-        actors = [t for t in weights if t in NAME_TOKENS]
+        actors = [t for t in weights if t in self._index.actors]
         for score, negative in heapq.nlargest(RESCORED, scores):
             e = -negative  # ties go to the entry that comes first in the file
             unmentioned = sum(1 for t in actors if t not in index.entry_tokens[e])
@@ -210,7 +203,7 @@ class Matcher:
 
     def query_tokens(self, text: str) -> list[str]:
         """Stemmed content tokens of `text`, misspellings corrected to known words."""
-        return tokens(text, self._correct)
+        return tokens(text, self.knowledge.lexicon, self._correct)
 
     # --- private -----------------------------------------------------------------------
 
@@ -225,7 +218,7 @@ class Matcher:
         """
         if len(word) < 5 or word in self._index.lexicon or word in STOP_WORDS:
             return word
-        if word in COMMON_WORDS or fold(word).strip() != word:  # a name alias, not a typo
+        if is_common_word(word):  # a real word the knowledge lacks is no typo: "weather"
             return word
         limit = 1 if len(word) < 8 else 2
         found = process.extractOne(
@@ -277,13 +270,13 @@ def _build_index(knowledge: Knowledge) -> _Index:
     index = _Index()
     entry_tokens: list[set[str]] = []
     phrasing_tokens: list[set[str]] = []
-    lexicon: set[str] = set(ALIAS_WORDS)
+    lexicon: set[str] = set(knowledge.lexicon.words)
     vocabulary: dict[str, str] = {}
 
     def tokenise(text: str) -> set[str]:
         lexicon.update(plain(text).split())
         found = set()
-        for word in words(text):
+        for word in words(text, knowledge.lexicon):
             vocabulary.setdefault(word, stem(word))
             found.add(vocabulary[word])
         return found
@@ -322,6 +315,7 @@ def _build_index(knowledge: Knowledge) -> _Index:
         for t in toks:
             index.entry_postings.setdefault(t, []).append(e)
     index.lexicon = frozenset(lexicon)
+    index.actors = frozenset(stem(a) for a in knowledge.lexicon.actors)
     index.word_list = sorted(w for w in lexicon if len(w) >= 4 and not w.isdigit())
     return index
 
@@ -333,9 +327,9 @@ def _names(knowledge: Knowledge) -> set[str]:
     """Tokens of the names and numbers in the article: words capitalised inside sentences
     and never written in lower case ("Kabul", not the "Province" of a title)."""
     text = knowledge.article.text
-    found = set(NAME_TOKENS)
+    found = set(knowledge.lexicon.names)
     for sentence in knowledge.article.sentences():
         for name in _CAPITALISED.findall(sentence):
             if not re.search(rf"\b{re.escape(name.lower())}", text):
-                found.update(tokens(name))
+                found.update(tokens(name, knowledge.lexicon))
     return found
