@@ -12,10 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.decision import calibration_path_for
 from bot.errors import KnowledgeError, Problem
 from bot.knowledge import Knowledge, article_path_for, load_knowledge
 from bot.lexicon import lexicon_path_for
-from bot.matching import Matcher, MatchResult, Thresholds
+from bot.matching import Matcher, MatchResult
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +52,15 @@ _Stamp = tuple[tuple[int, int], ...]
 class Engine:
     """Holds the served snapshot; `ask` is what Telegram, the terminal and JSON all call."""
 
-    def __init__(
-        self, qa_path: Path, thresholds: Thresholds | None = None, *, settle: float = 0.2
-    ) -> None:
+    def __init__(self, qa_path: Path, *, settle: float = 0.2) -> None:
         self.qa_path = Path(qa_path)
         self.article_path = article_path_for(self.qa_path)
         self.lexicon_path = lexicon_path_for(self.qa_path)
-        self.thresholds = thresholds or Thresholds()
+        self.calibration_path = calibration_path_for(self.qa_path)
         self.settle = settle
         """Seconds a changed file must stay unchanged before it is read (mid-save guard)."""
         self._stamp = self._read_stamp()
-        self.matcher = Matcher(load_knowledge(self.qa_path, self.article_path), self.thresholds)
+        self.matcher = Matcher(load_knowledge(self.qa_path, self.article_path))
         self.last_problems: tuple[Problem, ...] = ()
         self._reloading = threading.Lock()
 
@@ -101,12 +100,12 @@ class Engine:
         self.last_problems = ()
         changed = knowledge.fingerprint != self.knowledge.fingerprint
         if changed:
-            self.matcher = Matcher(knowledge, self.thresholds)
+            self.matcher = Matcher(knowledge)
         return ReloadOutcome(changed, len(knowledge.entries))
 
     def _read_stamp(self) -> _Stamp:
         stamps = []
-        for path in (self.qa_path, self.article_path, self.lexicon_path):
+        for path in (self.qa_path, self.article_path, self.lexicon_path, self.calibration_path):
             try:
                 st = path.stat()
                 stamps.append((st.st_mtime_ns, st.st_size))

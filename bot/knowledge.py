@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from bot.article import Article, load_article, normalise_text
+from bot.decision import DEFAULT, Calibration, calibration_path_for, load_calibration
 from bot.errors import KnowledgeError, Problem
 from bot.lexicon import EMPTY, Lexicon, lexicon_path_for, load_lexicon
 from bot.textfile import read_text
@@ -103,6 +104,8 @@ class Knowledge:
     by_id: dict[str, Entry] = field(repr=False, default_factory=dict)
     lexicon: Lexicon = field(repr=False, default=EMPTY)
     """The article's names, synonyms and shorthand (`lexicon.yaml`)."""
+    calibration: Calibration = field(repr=False, default=DEFAULT)
+    """The fitted decision (`calibration.yaml`)."""
 
     def entry(self, entry_id: str) -> Entry | None:
         """The entry with this id, or None (ids come from users' buttons and links)."""
@@ -135,18 +138,24 @@ def load_knowledge(qa_path: Path, article_path: Path | None = None) -> Knowledge
     """Load and fully check the Q&A file against its article, and the lexicon beside
     them; raise every Problem of both files at once."""
     qa_path = Path(qa_path)
+    problems: list[Problem] = []
     try:
         lexicon = load_lexicon(lexicon_path_for(qa_path))
-        lexicon_problems: list[Problem] = []
     except KnowledgeError as exc:
-        lexicon, lexicon_problems = EMPTY, exc.problems
+        lexicon = EMPTY
+        problems += exc.problems
+    try:
+        calibration = load_calibration(calibration_path_for(qa_path))
+    except KnowledgeError as exc:
+        calibration = DEFAULT
+        problems += exc.problems
     try:
         knowledge = _load_entries(qa_path, article_path, lexicon)
     except KnowledgeError as exc:
-        raise KnowledgeError([*lexicon_problems, *exc.problems]) from None
-    if lexicon_problems:
-        raise KnowledgeError(lexicon_problems)
-    return knowledge
+        raise KnowledgeError([*problems, *exc.problems]) from None
+    if problems:
+        raise KnowledgeError(problems)
+    return replace(knowledge, calibration=calibration)
 
 
 def _load_entries(qa_path: Path, article_path: Path | None, lexicon: Lexicon) -> Knowledge:

@@ -22,6 +22,7 @@ from enum import StrEnum
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+from bot.decision import Calibration, Features
 from bot.knowledge import Entry, Knowledge
 from bot.smalltalk import SmallTalk, detect_small_talk
 from bot.text import STOP_WORDS, plain, stem, tokens, words
@@ -50,21 +51,12 @@ MAX_QUESTION_CHARS = 500
 """Longer input is cut: no real question is longer, and it bounds the work per message."""
 
 
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """Where the matcher's confidence (0-100) turns into a decision.
-
-    Chosen with `python bench/evaluate.py` over four labelled sets: the best top-1 that
-    still declines 95 % of off-topic questions in every set; see the README's figures.
-    """
-
-    answer: float = 56.0
-    """At or above: the best entry is asserted as the answer."""
-    suggest: float = 40.0
-    """At or above (but below `answer`): offered as "did you mean"."""
-    close_margin: float = 6.0
-    """Best two within this many points: ask "did you mean" instead of guessing."""
-    max_suggestions: int = 3
+MAX_SUGGESTIONS = 3
+"""At most this many "did you mean" choices: three buttons fit a phone screen."""
+SUGGEST_WITHIN = 0.8
+"""A runner-up is offered only if it scores at least this share of the best entry."""
+CLAUSE_MIN_WORDS = 12
+"""Messages this long are also read clause by clause: the question hides in filler."""
 
 
 class Verdict(StrEnum):
@@ -97,6 +89,14 @@ class MatchResult:
     suggestions: tuple[Candidate, ...] = ()
     """Runners-up (UNSURE: the choices to offer; ANSWER: close alternatives)."""
     small_talk: SmallTalk | None = None
+    confidence: float = 0.0
+    """The calibrated probability that `best` answers the question, 0-1."""
+    features: Features | None = None
+    """The signals the decision was made from (for evaluation and `ask --json`)."""
+    read_as: str = ""
+    """The part of the message the answer was matched on (the whole, or one clause)."""
+    ranking: tuple[Candidate, ...] = ()
+    """The best few entries whatever the verdict (for evaluation: is the right one first?)."""
 
     @property
     def matched(self) -> bool:
@@ -131,9 +131,9 @@ class _Index:
 class Matcher:
     """Answers `match(question)` for one immutable `Knowledge`; rebuild it on reload."""
 
-    def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None) -> None:
+    def __init__(self, knowledge: Knowledge, calibration: Calibration | None = None) -> None:
         self.knowledge = knowledge
-        self.thresholds = thresholds or Thresholds()
+        self.calibration = calibration or knowledge.calibration
         self._entries = knowledge.entries
         self._index = _build_index(knowledge)
 
@@ -143,19 +143,67 @@ class Matcher:
         """Rank every entry for `question` and turn the ranking into a verdict."""
         question = question[:MAX_QUESTION_CHARS]
         remainder, talk = detect_small_talk(question)
-        query = self.query_tokens(remainder)
-        if talk is not None and not query:
+        reading = self._best_reading(remainder)
+        if talk is not None and not reading.query:
             return MatchResult(question, Verdict.SMALL_TALK, small_talk=talk)
-        typed = plain(remainder)
-        ranked = self.rank(query, typed)
-        exact = bool(ranked) and typed in self._index.plain_phrasings[ranked[0].index]
-        result = self._decide(question, ranked, exact=exact, specific=self._specific(query))
+        result = self._decide(question, reading)
         if talk is not None and result.verdict is Verdict.NONE and not _asks(remainder):
             return MatchResult(question, Verdict.SMALL_TALK, small_talk=talk)  # "thanks, great"
         return result
 
+    def _best_reading(self, text: str) -> _Reading:
+        """The whole message, or the clause of it the knowledge answers most surely."""
+        best = self._read(text)
+        if len(text.split()) < CLAUSE_MIN_WORDS:
+            return best
+        for clause in _clauses(text):
+            reading = self._read(clause)
+            if len(set(reading.query)) >= 2 and reading.confidence > best.confidence:
+                best = reading
+        return best
+
+    def _read(self, text: str) -> _Reading:
+        """Tokenise, rank and measure one reading of the message."""
+        query_words = words(text, self.knowledge.lexicon, self._correct)
+        query = [stem(w) for w in query_words]
+        typed = plain(text)
+        scored = self._score(query, typed)
+        if not scored:
+            return _Reading(text, query, [], None, 0.0)
+        features = self._features(query_words, query, typed, scored)
+        return _Reading(text, query, scored, features, self.calibration.probability(features))
+
+    def _features(
+        self, query_words: list[str], query: list[str], typed: str, scored: list[_Scored]
+    ) -> Features:
+        """The signals the decision weighs, about the best entry."""
+        index, top = self._index, scored[0]
+        distinct = set(query)
+        runner_up = scored[1].score if len(scored) > 1 else 0.0
+        entry_tokens = index.entry_tokens[top.index]
+        foreign = {w for w in query_words if stem(w) not in index.idf and is_common_word(w)}
+        return Features(
+            score=top.score / 100,
+            margin=(top.score - runner_up) / 100,
+            phrasing=top.phrasing,
+            coverage=top.coverage,
+            spelling=top.spelling / 100,
+            uncovered=float(sum(1 for t in distinct if t not in entry_tokens)),
+            foreign=float(len(foreign)),
+            actor_miss=float(top.actor_miss),
+            exact=float(typed in index.plain_phrasings[top.index]),
+            lone=float(not self._specific(query)),
+            words=math.log1p(len(distinct)),
+        )
+
     def rank(self, query: list[str], typed: str = "", limit: int = 4) -> list[Candidate]:
         """The `limit` best entries for tokenised `query` (`typed`: its `plain` form)."""
+        return [
+            Candidate(self._entries[s.index], s.score, s.index) for s in self._score(query, typed)
+        ][:limit]
+
+    def _score(self, query: list[str], typed: str = "", limit: int = 4) -> list[_Scored]:
+        """The `limit` best entries with the parts of their score."""
         if not query:
             return []
         weights = {t: self._weight(t) for t in set(query)}
@@ -197,9 +245,19 @@ class Matcher:
             unmentioned = sum(1 for t in actors if t not in index.entry_tokens[e])
             score *= ACTOR_MISS_PENALTY**unmentioned  # "who founded al-Qaeda" is not ISIS-K's
             spelling = max((fuzz.ratio(typed, p) for p in index.plain_phrasings[e]), default=0.0)
-            rescored.append(((1 - SPELLING_WEIGHT) * score + SPELLING_WEIGHT * spelling, e))
-        rescored.sort(key=lambda pair: (-pair[0], pair[1]))
-        return [Candidate(self._entries[e], round(s, 1), e) for s, e in rescored[:limit]]
+            blended = (1 - SPELLING_WEIGHT) * score + SPELLING_WEIGHT * spelling
+            rescored.append(
+                _Scored(
+                    e,
+                    round(blended, 1),
+                    best_phrasing.get(e, 0.0),
+                    coverage[e] / total,
+                    spelling,
+                    unmentioned,
+                )
+            )
+        rescored.sort(key=lambda s: (-s.score, s.index))
+        return rescored[:limit]
 
     def query_tokens(self, text: str) -> list[str]:
         """Stemmed content tokens of `text`, misspellings corrected to known words."""
@@ -237,21 +295,59 @@ class Matcher:
             return True
         return len(self._index.entry_postings.get(next(iter(distinct)), ())) <= 1
 
-    def _decide(
-        self, question: str, ranked: list[Candidate], *, exact: bool, specific: bool
-    ) -> MatchResult:
-        """Answer, ask or decline; a question typed exactly as a stored phrasing is answered."""
-        t = self.thresholds
-        if not ranked or ranked[0].score < t.suggest:
-            return MatchResult(question, Verdict.NONE, ranked[0] if ranked else None)
-        best, rest = ranked[0], ranked[1:]
-        close = [c for c in rest if best.score - c.score < t.close_margin]
-        specific = specific or not any(c.score >= t.suggest for c in rest)
-        if best.score >= t.answer and (exact or (specific and not close)):
-            runners = tuple(c for c in rest if c.score >= t.suggest)[: t.max_suggestions]
-            return MatchResult(question, Verdict.ANSWER, best, runners)
-        choices = tuple(c for c in ranked if c.score >= t.suggest)[: t.max_suggestions]
-        return MatchResult(question, Verdict.UNSURE, best, choices)
+    def _decide(self, question: str, reading: _Reading) -> MatchResult:
+        """Answer, ask or decline, by the calibrated probability that the best entry is right."""
+        if not reading.scored or reading.features is None:
+            return MatchResult(question, Verdict.NONE, read_as=reading.text)
+        cal, p = self.calibration, reading.confidence
+        ranked = [Candidate(self._entries[s.index], s.score, s.index) for s in reading.scored]
+        best = ranked[0]
+        plausible = [c for c in ranked if c.score >= SUGGEST_WITHIN * best.score]
+        common = {
+            "confidence": round(p, 3),
+            "features": reading.features,
+            "read_as": reading.text,
+            "ranking": tuple(ranked),
+        }
+        if p >= cal.answer_at:
+            runners = tuple(plausible[1 : 1 + MAX_SUGGESTIONS])
+            return MatchResult(question, Verdict.ANSWER, best, runners, **common)
+        if p >= cal.suggest_at:
+            choices = tuple(plausible[:MAX_SUGGESTIONS])
+            return MatchResult(question, Verdict.UNSURE, best, choices, **common)
+        return MatchResult(question, Verdict.NONE, best, **common)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scored:
+    """One entry's score for a question, with the parts the decision looks at."""
+
+    index: int
+    score: float
+    phrasing: float
+    coverage: float
+    spelling: float
+    actor_miss: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """One way of reading a message (the whole, or a clause) and what it matched."""
+
+    text: str
+    query: list[str]
+    scored: list[_Scored]
+    features: Features | None
+    confidence: float
+
+
+_CLAUSE_BREAK = re.compile(r"[.?!;:\n]+|,\s*|\s+(?:but|so|because|anyway|though)\s+", re.I)
+
+
+def _clauses(text: str) -> list[str]:
+    """The sentences and clauses of a long message, each a candidate question."""
+    parts = [p.strip() for p in _CLAUSE_BREAK.split(text) if p and p.strip()]
+    return parts if len(parts) > 1 else []
 
 
 _QUESTION = re.compile(

@@ -8,7 +8,7 @@ import pytest
 
 from bot.knowledge import load_knowledge
 from bot.lexicon import Lexicon
-from bot.matching import ACTOR_MISS_PENALTY, MAX_QUESTION_CHARS, Matcher, Thresholds, Verdict
+from bot.matching import ACTOR_MISS_PENALTY, MAX_QUESTION_CHARS, Matcher, Verdict
 from bot.smalltalk import SmallTalk
 from bot.text import tokens, words
 
@@ -130,19 +130,24 @@ def test_suggestions_are_runners_up_with_scores(matcher: Matcher) -> None:
     assert all(s.score <= result.best.score for s in result.suggestions)
 
 
-def test_close_runners_up_make_it_ask(matcher: Matcher) -> None:
-    """With a wide close margin, any plausible runner-up turns an answer into a question."""
-    cautious = Matcher(matcher.knowledge, Thresholds(close_margin=100.0))
+def _cut(matcher: Matcher, answer_at: float, suggest_at: float) -> Matcher:
+    calibration = matcher.knowledge.calibration.model_copy(
+        update={"answer_at": answer_at, "suggest_at": suggest_at}
+    )
+    return Matcher(matcher.knowledge, calibration)
+
+
+def test_below_the_answer_cut_it_asks_with_choices(matcher: Matcher) -> None:
+    """Between the two cuts, plausible entries are offered, not asserted."""
+    cautious = _cut(matcher, 1.0, 0.0)
     result = cautious.match("so how do the taliban and isis k differ then")
     assert result.verdict is Verdict.UNSURE
-    assert 2 <= len(result.suggestions) <= 3
+    assert 1 <= len(result.suggestions) <= 3
 
 
-def test_thresholds_come_from_config(matcher: Matcher) -> None:
-    strict = Matcher(matcher.knowledge, Thresholds(answer=101.0, suggest=101.0))
-    assert strict.match("What is ISIS-K?").verdict is Verdict.NONE
-    lenient = Matcher(matcher.knowledge, Thresholds(answer=0.0, suggest=0.0, close_margin=0.0))
-    assert lenient.match("who claimed the attack").verdict is Verdict.ANSWER
+def test_the_cuts_come_from_the_calibration(matcher: Matcher) -> None:
+    assert _cut(matcher, 1.0, 1.0).match("What is ISIS-K?").verdict is Verdict.NONE
+    assert _cut(matcher, 0.0, 0.0).match("who claimed the attack").verdict is Verdict.ANSWER
 
 
 def test_exact_phrasing_wins_a_near_tie(matcher: Matcher) -> None:
