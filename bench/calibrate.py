@@ -199,7 +199,7 @@ def main() -> int:
     parser.add_argument("--qa", type=Path, default=ROOT / "knowledge" / "qa.yaml")
     parser.add_argument("--dry-run", action="store_true", help="write nothing")
     args = parser.parse_args()
-    engine = Engine(args.qa)
+    engine = Engine(args.qa, calibrated=False)  # a stale fit must not stop a new one
     calibration, samples = calibrate(engine)
     print("| feature | weight (per spread) |\n|---|---|")
     for name, weight in sorted(calibration.weights.items(), key=lambda kv: -abs(kv[1])):

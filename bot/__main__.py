@@ -123,6 +123,8 @@ def result_json(result: MatchResult, engine: Engine) -> dict[str, object]:
         "answer": best.entry.answer if asserted and best else None,
         "quote": knowledge.quote_of(best.entry) if asserted and best else None,
         "score": result.score,
+        "confidence": result.confidence,
+        "read_as": result.read_as if result.read_as != result.question else None,
         "suggestions": [
             {"id": c.entry.id, "question": c.entry.question, "score": c.score}
             for c in result.suggestions

@@ -33,6 +33,10 @@ class Features:
     """How far the best entry is ahead of the runner-up, 0-1."""
     phrasing: float
     """Weighted word overlap with the entry's closest phrasing, 0-1."""
+    precision: float
+    """Share of the question's word weight that the closest phrasing explains."""
+    recall: float
+    """Share of the closest phrasing's word weight that the question contains."""
     coverage: float
     """Share of the question's word weight that the entry (phrasings, answer, quote) uses."""
     spelling: float
@@ -41,6 +45,15 @@ class Features:
     """Content words of the question the entry never uses."""
     foreign: float
     """Real words of the language that nothing in the knowledge uses ("weather", "wounded")."""
+    miss_rare: float
+    """Uncovered words that are rare in the language (salient: "injured", "leader")."""
+    miss_common: float
+    """Uncovered words that are everyday words ("think", "really"): filler, mostly."""
+    focus_miss: float
+    """1 when a word right after the question word ("how many *injured*", "who *leads*")
+    is one the entry never uses: the question asks for something else."""
+    name_miss: float
+    """Names and numbers of the question (Kandahar, 2014) the entry never mentions."""
     actor_miss: float
     """Actors the question names that the entry never mentions."""
     exact: float

@@ -52,7 +52,7 @@ _Stamp = tuple[tuple[int, int], ...]
 class Engine:
     """Holds the served snapshot; `ask` is what Telegram, the terminal and JSON all call."""
 
-    def __init__(self, qa_path: Path, *, settle: float = 0.2) -> None:
+    def __init__(self, qa_path: Path, *, settle: float = 0.2, calibrated: bool = True) -> None:
         self.qa_path = Path(qa_path)
         self.article_path = article_path_for(self.qa_path)
         self.lexicon_path = lexicon_path_for(self.qa_path)
@@ -60,7 +60,8 @@ class Engine:
         self.settle = settle
         """Seconds a changed file must stay unchanged before it is read (mid-save guard)."""
         self._stamp = self._read_stamp()
-        self.matcher = Matcher(load_knowledge(self.qa_path, self.article_path))
+        self.calibrated = calibrated
+        self.matcher = Matcher(self._load())
         self.last_problems: tuple[Problem, ...] = ()
         self._reloading = threading.Lock()
 
@@ -87,7 +88,7 @@ class Engine:
     def _reload(self) -> ReloadOutcome:
         stamp = self._wait_until_settled()
         try:
-            knowledge = load_knowledge(self.qa_path, self.article_path)
+            knowledge = self._load()
         except KnowledgeError as exc:
             if self._read_stamp() != stamp:  # written to while we read it: look again later
                 return ReloadOutcome(False, len(self.knowledge.entries))
@@ -102,6 +103,9 @@ class Engine:
         if changed:
             self.matcher = Matcher(knowledge)
         return ReloadOutcome(changed, len(knowledge.entries))
+
+    def _load(self) -> Knowledge:
+        return load_knowledge(self.qa_path, self.article_path, calibrated=self.calibrated)
 
     def _read_stamp(self) -> _Stamp:
         stamps = []

@@ -134,9 +134,12 @@ def article_path_for(qa_path: Path) -> Path:
     return Path(qa_path).parent / "article.md"
 
 
-def load_knowledge(qa_path: Path, article_path: Path | None = None) -> Knowledge:
+def load_knowledge(
+    qa_path: Path, article_path: Path | None = None, *, calibrated: bool = True
+) -> Knowledge:
     """Load and fully check the Q&A file against its article, and the lexicon beside
-    them; raise every Problem of both files at once."""
+    them; raise every Problem of every file at once. `calibrated=False` ignores the
+    fitted decision (what `bench/calibrate.py` starts from)."""
     qa_path = Path(qa_path)
     problems: list[Problem] = []
     try:
@@ -144,10 +147,11 @@ def load_knowledge(qa_path: Path, article_path: Path | None = None) -> Knowledge
     except KnowledgeError as exc:
         lexicon = EMPTY
         problems += exc.problems
+    calibration = DEFAULT
     try:
-        calibration = load_calibration(calibration_path_for(qa_path))
+        if calibrated:
+            calibration = load_calibration(calibration_path_for(qa_path))
     except KnowledgeError as exc:
-        calibration = DEFAULT
         problems += exc.problems
     try:
         knowledge = _load_entries(qa_path, article_path, lexicon)

@@ -26,7 +26,7 @@ from bot.decision import Calibration, Features
 from bot.knowledge import Entry, Knowledge
 from bot.smalltalk import SmallTalk, detect_small_talk
 from bot.text import STOP_WORDS, plain, stem, tokens, words
-from bot.wordlist import is_common_word
+from bot.wordlist import is_common_word, zipf
 
 PHRASING_WEIGHT = 0.8
 """Share of the token score from the best phrasing; the rest is coverage."""
@@ -55,6 +55,10 @@ MAX_SUGGESTIONS = 3
 """At most this many "did you mean" choices: three buttons fit a phone screen."""
 SUGGEST_WITHIN = 0.8
 """A runner-up is offered only if it scores at least this share of the best entry."""
+COMMON_ZIPF = 4.5
+"""Words at least this common (Zipf) are everyday words; rarer ones carry the question."""
+QUESTION_WORDS = frozenset("who whom whose what when where why how which howmany howmuch".split())
+"""Words that open a question: what follows them is what it asks for."""
 CLAUSE_MIN_WORDS = 12
 """Messages this long are also read clause by clause: the question hides in filler."""
 
@@ -126,6 +130,8 @@ class _Index:
     word_list: list[str] = field(default_factory=list)
     actors: frozenset[str] = frozenset()
     """The stemmed tokens of the lexicon's actors (ISIS-K, the Taliban...)."""
+    names: frozenset[str] = frozenset()
+    """The stemmed tokens of every name and number of the article and lexicon."""
 
 
 class Matcher:
@@ -182,14 +188,24 @@ class Matcher:
         runner_up = scored[1].score if len(scored) > 1 else 0.0
         entry_tokens = index.entry_tokens[top.index]
         foreign = {w for w in query_words if stem(w) not in index.idf and is_common_word(w)}
+        missed = {w for w in query_words if stem(w) not in entry_tokens}
+        rare = {w for w in missed if zipf(w) < COMMON_ZIPF}
+        named = {w for w in query_words if stem(w) in index.names}
+        focus = _focus(query_words, named)
         return Features(
             score=top.score / 100,
             margin=(top.score - runner_up) / 100,
             phrasing=top.phrasing,
+            precision=top.precision,
+            recall=top.recall,
             coverage=top.coverage,
             spelling=top.spelling / 100,
             uncovered=float(sum(1 for t in distinct if t not in entry_tokens)),
             foreign=float(len(foreign)),
+            miss_rare=float(len(rare - named)),
+            miss_common=float(len(missed - rare - named)),
+            focus_miss=float(any(stem(w) not in entry_tokens for w in focus)),
+            name_miss=float(len(missed & named)),
             actor_miss=float(top.actor_miss),
             exact=float(typed in index.plain_phrasings[top.index]),
             lone=float(not self._specific(query)),
@@ -218,6 +234,7 @@ class Matcher:
             for e in index.entry_postings.get(token, ()):
                 coverage[e] += weight
         best_phrasing: dict[int, float] = defaultdict(float)
+        best_parts: dict[int, tuple[float, float]] = {}
         beta2 = RECALL_BIAS**2
         for p, shared in overlap.items():
             # F-measure of the phrasing's words found (recall) and the question's words
@@ -227,6 +244,7 @@ class Matcher:
             owner = index.phrasing_owner[p]
             if dice > best_phrasing[owner]:
                 best_phrasing[owner] = dice
+                best_parts[owner] = (precision, recall)
         scores = (
             (
                 100
@@ -254,6 +272,7 @@ class Matcher:
                     coverage[e] / total,
                     spelling,
                     unmentioned,
+                    *best_parts.get(e, (0.0, 0.0)),
                 )
             )
         rescored.sort(key=lambda s: (-s.score, s.index))
@@ -303,6 +322,8 @@ class Matcher:
         ranked = [Candidate(self._entries[s.index], s.score, s.index) for s in reading.scored]
         best = ranked[0]
         plausible = [c for c in ranked if c.score >= SUGGEST_WITHIN * best.score]
+        if reading.features.lone:  # a topic, not a question: offer its entries
+            plausible = ranked
         common = {
             "confidence": round(p, 3),
             "features": reading.features,
@@ -328,6 +349,10 @@ class _Scored:
     coverage: float
     spelling: float
     actor_miss: int
+    precision: float = 0.0
+    """Share of the question's weight the best phrasing explains."""
+    recall: float = 0.0
+    """Share of the best phrasing's weight the question contains."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +367,15 @@ class _Reading:
 
 
 _CLAUSE_BREAK = re.compile(r"[.?!;:\n]+|,\s*|\s+(?:but|so|because|anyway|though)\s+", re.I)
+
+
+def _focus(query_words: list[str], names: set[str]) -> list[str]:
+    """The words the question asks about: the two after its first question word (or, with
+    none, every word: a terse "kabul attack wounded" is all focus), names left out."""
+    starts = [i for i, w in enumerate(query_words) if w in QUESTION_WORDS]
+    words_after = query_words[starts[0] + 1 :] if starts else query_words
+    content = [w for w in words_after if w not in QUESTION_WORDS and w not in names]
+    return content[:2] if starts else content
 
 
 def _clauses(text: str) -> list[str]:
@@ -400,7 +434,8 @@ def _build_index(knowledge: Knowledge) -> _Index:
     for stem_ in set(vocabulary.values()) - index.idf.keys():
         index.idf[stem_] = rarest  # in the article but in no entry: still rare
     index.entry_tokens = [frozenset(toks) for toks in entry_tokens]
-    for name in _names(knowledge) & index.idf.keys():
+    index.names = frozenset(_names(knowledge))
+    for name in index.names & index.idf.keys():
         index.idf[name] = max(index.idf[name], NAME_FACTOR * rarest)
     index.unknown_weight = UNKNOWN_FACTOR * rarest
     for p, toks in enumerate(phrasing_tokens):

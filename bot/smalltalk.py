@@ -40,13 +40,18 @@ _PATTERNS: list[tuple[SmallTalk, re.Pattern[str]]] = [
     ),
     (
         SmallTalk.GOODBYE,
-        re.compile(r"\b(?:bye|goodbye|good\s+bye|see\s+(?:you|ya)|cya|good\s+night|later)\b"),
+        re.compile(
+            r"^\W*(?:bye|goodbye|good\s+bye|see\s+(?:you|ya)(?:\s+later)?|cya|good\s+night"
+            r"|later)\b|\b(?:bye|goodbye|good\s+bye|see\s+(?:you|ya)(?:\s+later)?|cya"
+            r"|good\s+night)\W*$"
+        ),
     ),
     (
         SmallTalk.GREETING,
         re.compile(
-            r"\b(?:hi+|hello+|hey+|hiya|howdy|yo|hola|greetings|good\s+(?:morning|afternoon|evening|day)"
-            r"|how\s+are\s+(?:you|u)(?:\s+doing)?|what'?s\s+up|sup)\b|👋"
+            r"^\W*(?:(?:hi+|hello+|hey+|hiya|howdy|yo|hola|greetings"
+            r"|good\s+(?:morning|afternoon|evening|day)|how\s+are\s+(?:you|u)(?:\s+doing)?"
+            r"|what'?s\s+up|sup)\b\W*)+|👋"
         ),
     ),
     (

@@ -45,6 +45,8 @@ def describe(error: Mapping[str, Any], help: Mapping[str, str], known: str = "")
     if kind == "enum":
         expected = error.get("ctx", {}).get("expected", "")
         return f"'{name}' value {error.get('input')!r} is not allowed", f"use one of {expected}"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, "), f"write {wanted}" if wanted else ""
     if kind == "too_short" and name == "entries":
         return "the file has no entries", "add at least one entry under 'entries:'"
     if kind in {"string_type", "tuple_type", "list_type", "model_type", "dict_type"}:
