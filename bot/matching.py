@@ -386,7 +386,8 @@ def _clauses(text: str) -> list[str]:
 
 _QUESTION = re.compile(
     r"\?|^\W*(?:who|whom|whose|whos|what|whats|when|where|why|how|hows|which|is|are|was"
-    r"|were|do|does|did|can|could|will|would|has|have|had|tell)\b",
+    r"|were|do|does|did|can|could|will|would|has|have|had|tell)\b"
+    r"|\b(?:who|what|when|where|why|how|which)\b",
     re.IGNORECASE,
 )
 
