@@ -53,7 +53,7 @@ class Features:
     """1 when a word right after the question word ("how many *injured*", "who *leads*")
     is one the entry never uses: the question asks for something else."""
     name_miss: float
-    """Names and numbers of the question (Kandahar, 2014) the entry never mentions."""
+    """Names and numbers of the question (a province, a year) the entry never mentions."""
     actor_miss: float
     """Actors the question names that the entry never mentions."""
     exact: float

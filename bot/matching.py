@@ -1,13 +1,18 @@
 """Rank the entries for a question and decide: answer, ask "did you mean", or decline.
 
 The score blends two views of the same tokens (see `bot.text`), each weighted by how rare
-a word is among the entries (so "Kunar" counts, "group" hardly does):
+a word is among the entries (a rare place name counts, "group" hardly does):
 - how well the question matches the entry's best phrasing (a weighted Dice overlap,
   which also punishes phrasings with many words the question lacks), and
 - how much of the question the entry covers anywhere: phrasings, answer or quote.
-A word the knowledge has never seen weighs the most of all, which is what turns "what's
-the weather in Kabul" into a decline instead of a guess. Misspelt words are first
-corrected against the knowledge's own vocabulary. Nothing here imports `telegram`.
+A word the knowledge has never seen weighs the most of all. Misspelt words are first
+corrected against the knowledge's own vocabulary, real words of the language never.
+
+Whether to answer is then decided from a calibrated probability (`bot.decision`) over
+signals about the best entry, for the whole message and for each clause of a long one:
+"what's the weather in <a city the article names>" shares a name with an entry, but its
+focus word, "weather", is one no entry covers, and it is declined. Nothing here imports
+`telegram`, and nothing here knows the article: its words are in `knowledge/`.
 """
 
 from __future__ import annotations
@@ -32,15 +37,15 @@ PHRASING_WEIGHT = 0.8
 """Share of the token score from the best phrasing; the rest is coverage."""
 SPELLING_WEIGHT = 0.3
 """Share of the confidence from character-level similarity to the closest phrasing, as
-typed (names unmerged): it separates "What is ISIS-K?" from "what is EI-K"."""
+typed (names unmerged): it separates two names the lexicon merges ("NATO", "the alliance")."""
 UNKNOWN_FACTOR = 1.0
 """A word the knowledge never uses weighs this many times the rarest known word."""
 NAME_FACTOR = 0.7
-"""Names (ISIS-K, Kabul, 2020...) weigh at least this share of the rarest word's weight,
-however many entries use them: "who founded al-Qaeda" must not pass for "who founded
-ISIS-K" just because both names are common in the file."""
+"""Names (of groups, places, years...) weigh at least this share of the rarest word's
+weight, however many entries use them: "who founded group A" must not pass for "who
+founded group B" just because both names are common in the file."""
 ACTOR_MISS_PENALTY = 0.7
-"""Each actor the question names (ISIS-K, al-Qaeda, the Taliban, the US...) that an entry
+"""Each actor the question names (the lexicon's `kind: actor` terms) that an entry
 never mentions scales the entry's score by this."""
 RECALL_BIAS = 1.25
 """How much more the phrasing's words found count than the question's words explained."""
@@ -129,7 +134,7 @@ class _Index:
     """Every word of the knowledge as typed (names unmerged): what spelling is checked against."""
     word_list: list[str] = field(default_factory=list)
     actors: frozenset[str] = frozenset()
-    """The stemmed tokens of the lexicon's actors (ISIS-K, the Taliban...)."""
+    """The stemmed tokens of the lexicon's actors (groups, countries, people)."""
     names: frozenset[str] = frozenset()
     """The stemmed tokens of every name and number of the article and lexicon."""
 
@@ -261,7 +266,7 @@ class Matcher:
         for score, negative in heapq.nlargest(RESCORED, scores):
             e = -negative  # ties go to the entry that comes first in the file
             unmentioned = sum(1 for t in actors if t not in index.entry_tokens[e])
-            score *= ACTOR_MISS_PENALTY**unmentioned  # "who founded al-Qaeda" is not ISIS-K's
+            score *= ACTOR_MISS_PENALTY**unmentioned  # "who founded A" is not B's answer
             spelling = max((fuzz.ratio(typed, p) for p in index.plain_phrasings[e]), default=0.0)
             blended = (1 - SPELLING_WEIGHT) * score + SPELLING_WEIGHT * spelling
             rescored.append(
@@ -306,7 +311,7 @@ class Matcher:
     def _specific(self, query: list[str]) -> bool:
         """Whether the question says enough to single out one fact.
 
-        A lone word that several entries share ("taliban", "people") is a topic, not a
+        A lone word that several entries share (a group's name, "people") is a topic, not a
         question: offer the entries rather than assert one.
         """
         distinct = set(query)
@@ -371,7 +376,7 @@ _CLAUSE_BREAK = re.compile(r"[.?!;:\n]+|,\s*|\s+(?:but|so|because|anyway|though)
 
 def _focus(query_words: list[str], names: set[str]) -> list[str]:
     """The words the question asks about: the two after its first question word (or, with
-    none, every word: a terse "kabul attack wounded" is all focus), names left out."""
+    none, every word: a terse "city attack wounded" is all focus), names left out."""
     starts = [i for i, w in enumerate(query_words) if w in QUESTION_WORDS]
     words_after = query_words[starts[0] + 1 :] if starts else query_words
     content = [w for w in words_after if w not in QUESTION_WORDS and w not in names]
@@ -457,7 +462,7 @@ _CAPITALISED = re.compile(r"(?<=[\w,;:)] )[A-Z][\w-]+|\d+")
 
 def _names(knowledge: Knowledge) -> set[str]:
     """Tokens of the names and numbers in the article: words capitalised inside sentences
-    and never written in lower case ("Kabul", not the "Province" of a title)."""
+    and never written in lower case (a city, not the "Province" of a title)."""
     text = knowledge.article.text
     found = set(knowledge.lexicon.names)
     for sentence in knowledge.article.sentences():
