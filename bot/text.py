@@ -2,8 +2,8 @@
 
 Steps, each because users type that way: split into words (hyphens and accents ignored);
 spell out chat shorthand; fix typos (`correct`); merge every way of writing one thing into
-one term (the lexicon: NATO / N.A.T.O. / North Atlantic Treaty Organization); drop stop words but keep
-question words (who, when, where, how many), which tell facts apart; stem.
+one term (the lexicon: NATO / N.A.T.O. / North Atlantic Treaty Organization); drop stop
+words but keep question words (who, when, where, how many), which tell facts apart; stem.
 
 Everything specific to one article lives in its lexicon (`knowledge/lexicon.yaml`); this
 module only knows English.
