@@ -136,6 +136,17 @@ def load_calibration(path: Path) -> Calibration:
         return DEFAULT
     name = str(path)
     data, lines = parse_yaml(path, read_text(path))
+    if not isinstance(data, dict):
+        raise KnowledgeError(
+            [
+                Problem(
+                    name,
+                    1 if data is not None else None,
+                    "the file must be a mapping of the fitted values",
+                    "produce the file again with: python bench/calibrate.py",
+                )
+            ]
+        )
     try:
         return Calibration.model_validate(data)
     except ValidationError as exc:

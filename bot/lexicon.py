@@ -193,15 +193,16 @@ class Lexicon:
             fingerprint=fingerprint,
         )
 
-    def merge(self, typed: list[str]) -> list[str]:
+    def merge(self, typed: list[str], *, shouted: bool | None = None) -> list[str]:
         """Replace every phrase of the lexicon in `typed` (words as typed) by its term.
 
         Longest match first at each position; repeated until nothing changes, so phrases
         compose ("Islamic State" -> isis, then "isis k" -> isisk). Returns lowercase words;
-        filler phrases vanish.
+        filler phrases vanish. `shouted` (default: judged from `typed`) turns off the
+        phrases that count only in their own capitalisation.
         """
-        letters = [w for w in typed if w.isalpha()]
-        shouted = len(letters) >= 3 and all(w.isupper() for w in letters)  # case says nothing
+        if shouted is None:
+            shouted = is_shouted(typed)
         current = typed
         for _ in range(3):
             merged = self._merge_once(current, use_exact=not shouted)
@@ -244,6 +245,12 @@ class Lexicon:
 
 
 EMPTY = Lexicon()
+
+
+def is_shouted(typed: list[str]) -> bool:
+    """Whether a message is typed all in capitals, so its case says nothing ("US" or "us")."""
+    letters = [w for w in typed if w.isalpha()]
+    return len(letters) >= 3 and all(w.isupper() for w in letters)
 
 
 def lexicon_path_for(qa_path: Path) -> Path:
@@ -289,7 +296,7 @@ def load_lexicon(path: Path) -> Lexicon:
 
 def _check(name: str, model: LexiconFile, lines: dict[tuple[Any, ...], int]) -> Iterable[Problem]:
     """Cross-term checks: unique terms, each phrase meaning one thing, phrases with words."""
-    owner: dict[Sequence, str] = {}
+    owner: dict[Sequence, str] = {(t.term,): t.term for t in model.terms}
     first_line: dict[str, int | None] = {}
     for i, term in enumerate(model.terms):
         at = line_of(lines, ("terms", i, "term"))

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import snowballstemmer
 
-from bot.lexicon import EMPTY, Lexicon, split_words
+from bot.lexicon import EMPTY, Lexicon, is_shouted, split_words
 
 _stemmer = snowballstemmer.stemmer("english")
 
@@ -59,14 +59,16 @@ def words(
     """The words of `text`, shorthand spelled out, typos fixed, lexicon terms merged,
     stop words removed, not stemmed."""
     typed: list[str] = []
-    for word in split_words(text):
+    as_typed = split_words(text)
+    for word in as_typed:
         low = word.lower()
         if low in lexicon.shorthand:
             typed.extend(lexicon.expand(low))
             continue
         fixed = correct(low) if correct is not None else low
         typed.append(word if fixed == low else fixed)
-    return [w for w in lexicon.merge(typed) if w not in STOP_WORDS]
+    merged = lexicon.merge(typed, shouted=is_shouted(as_typed))
+    return [w for w in merged if w not in STOP_WORDS]
 
 
 def plain(text: str) -> str:
