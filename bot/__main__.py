@@ -130,6 +130,7 @@ def result_json(result: MatchResult, engine: Engine) -> dict[str, object]:
             for c in result.suggestions
         ],
         "small_talk": result.small_talk.value if result.small_talk else None,
+        "not_in_article": result.gap.id if result.gap else None,
     }
 
 

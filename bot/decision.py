@@ -31,6 +31,9 @@ class Features:
     """The blended match score, 0-1."""
     margin: float
     """How far the best entry is ahead of the runner-up, 0-1."""
+    gap_margin: float
+    """How far the best entry is ahead of the closest question the article does not
+    answer (`not_in_article`), 0-1."""
     phrasing: float
     """Weighted word overlap with the entry's closest phrasing, 0-1."""
     precision: float

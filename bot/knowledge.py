@@ -72,6 +72,22 @@ class Entry(BaseModel):
         return (self.question, *self.alternates)
 
 
+class Gap(BaseModel):
+    """A question people ask that the article does not answer: declined by name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=48)] = Field(
+        description="Stable slug, unique among entries and gaps."
+    )
+    topic: Annotated[Text, StringConstraints(max_length=120)] = Field(
+        description="Completes 'The article doesn't say …', e.g. 'who leads ISIS-K'."
+    )
+    phrasings: tuple[Annotated[Text, StringConstraints(max_length=200)], ...] = Field(
+        min_length=1, description="Ways people ask it."
+    )
+
+
 class QAFile(BaseModel):
     """The whole Q&A file; its JSON Schema is what editors validate against."""
 
@@ -82,6 +98,10 @@ class QAFile(BaseModel):
     )
 
     entries: list[Entry] = Field(min_length=1, description="The curated entries.")
+    not_in_article: list[Gap] = Field(
+        default_factory=list,
+        description="Questions the article does not answer, so the bot can say so by name.",
+    )
 
 
 def json_schema() -> dict[str, Any]:
@@ -106,6 +126,8 @@ class Knowledge:
     """The article's names, synonyms and shorthand (`lexicon.yaml`)."""
     calibration: Calibration = field(repr=False, default=DEFAULT)
     """The fitted decision (`calibration.yaml`)."""
+    gaps: tuple[Gap, ...] = ()
+    """Questions the article does not answer (`not_in_article` in qa.yaml)."""
 
     def entry(self, entry_id: str) -> Entry | None:
         """The entry with this id, or None (ids come from users' buttons and links)."""
@@ -125,8 +147,11 @@ _FIELD_HELP = {
     "related": "a list of ids of other entries",
     "tags": "a list of short labels",
     "entries": "a list of entries, each starting with '- id: ...'",
+    "not_in_article": "a list of topics, each starting with '- id: ...'",
+    "topic": "the words that complete 'The article doesn't say …'",
+    "phrasings": "a list of ways people ask it, one '- ' item per line",
 }
-_ENTRY_FIELDS = ", ".join(list(_FIELD_HELP)[:-1])
+_ENTRY_FIELDS = "id, question, alternates, answer, quote, related, tags"
 
 
 def article_path_for(qa_path: Path) -> Path:
@@ -185,14 +210,24 @@ def _load_entries(qa_path: Path, article_path: Path | None, lexicon: Lexicon) ->
         )
     problems: list[Problem] = []
     raw_entries = data.get("entries")
-    entries = _validate_entries(name, data, raw_entries, lines, problems)
+    entries, gaps = _validate_entries(name, data, raw_entries, lines, problems)
     quotes = _check_entries(name, article, entries, lines, problems)
+    problems.extend(_check_gaps(name, entries, gaps, lines))
     if problems:
         raise KnowledgeError(sorted(problems, key=lambda p: p.line or 0))
     digest = hashlib.sha256(text.encode() + article.text.encode() + lexicon.fingerprint.encode())
     ordered = tuple(entries.values())
     by_id = {e.id: e for e in ordered}
-    return Knowledge(article, ordered, qa_path, digest.hexdigest()[:12], quotes, by_id, lexicon)
+    return Knowledge(
+        article,
+        ordered,
+        qa_path,
+        digest.hexdigest()[:12],
+        quotes,
+        by_id,
+        lexicon,
+        gaps=tuple(gaps),
+    )
 
 
 def _entry_id(raw: Any) -> str | None:
@@ -205,18 +240,24 @@ def _validate_entries(
     raw_entries: Any,
     lines: dict[tuple[Any, ...], int],
     problems: list[Problem],
-) -> dict[int, Entry]:
-    """Validate the file's shape, then each entry on its own so one bad entry spares the rest."""
+) -> tuple[dict[int, Entry], list[Gap]]:
+    """Validate the file's shape (and its gaps), then each entry on its own so one bad entry
+    spares the rest."""
+    raw_gaps = data.get("not_in_article")
+    shape = {**data, "entries": []} if isinstance(raw_entries, list) else dict(data)
+    if isinstance(raw_gaps, list):
+        shape["not_in_article"] = []
     try:
-        QAFile.model_validate({**data, "entries": []} if isinstance(raw_entries, list) else data)
+        QAFile.model_validate(shape)
     except ValidationError as exc:
         for err in exc.errors():
             if err["type"] == "too_short":
                 continue
-            what, fix = describe(err, _FIELD_HELP, "entries")
+            what, fix = describe(err, _FIELD_HELP, "entries, not_in_article")
             problems.append(Problem(name, line_of(lines, err["loc"]), what, fix))
+    gaps = _validate_gaps(name, raw_gaps, lines, problems)
     if not isinstance(raw_entries, list):
-        return {}
+        return {}, gaps
     if not raw_entries:
         what, fix = describe({"loc": ("entries",), "type": "too_short", "msg": ""}, _FIELD_HELP)
         problems.append(Problem(name, lines.get(("entries",)), what, fix))
@@ -229,7 +270,7 @@ def _validate_entries(
                 what, fix = describe(err, _FIELD_HELP, _ENTRY_FIELDS)
                 line = line_of(lines, ("entries", i, *err["loc"]))
                 problems.append(Problem(name, line, what, fix, _entry_id(raw)))
-    return valid
+    return valid, gaps
 
 
 def _check_entries(
@@ -317,6 +358,62 @@ def _check_entries(
                     )
                 )
     return quotes
+
+
+def _validate_gaps(
+    name: str, raw_gaps: Any, lines: dict[tuple[Any, ...], int], problems: list[Problem]
+) -> list[Gap]:
+    """Each `not_in_article` topic on its own, so one bad topic spares the rest."""
+    if not isinstance(raw_gaps, list):
+        return []
+    valid = []
+    for i, raw in enumerate(raw_gaps):
+        try:
+            valid.append(Gap.model_validate(raw))
+        except ValidationError as exc:
+            for err in exc.errors():
+                what, fix = describe(err, _FIELD_HELP, "id, topic, phrasings")
+                line = line_of(lines, ("not_in_article", i, *err["loc"]))
+                problems.append(Problem(name, line, what, fix, _entry_id(raw)))
+    return valid
+
+
+def _check_gaps(
+    name: str,
+    entries: dict[int, Entry],
+    gaps: list[Gap],
+    lines: dict[tuple[Any, ...], int],
+) -> list[Problem]:
+    """A gap's id is unique among entries and gaps; its phrasings are nobody else's."""
+    problems: list[Problem] = []
+    ids = {e.id for e in entries.values()}
+    owner = {normalise_text(p).casefold(): e.id for e in entries.values() for p in e.phrasings}
+    for i, gap in enumerate(gaps):
+        if gap.id in ids:
+            problems.append(
+                Problem(
+                    name,
+                    line_of(lines, ("not_in_article", i, "id")),
+                    f"the id '{gap.id}' is already used",
+                    "give this topic an id no entry or other topic uses",
+                    gap.id,
+                )
+            )
+        ids.add(gap.id)
+        for j, phrasing in enumerate(gap.phrasings):
+            key = normalise_text(phrasing).casefold()
+            if key in owner and owner[key] != gap.id:
+                problems.append(
+                    Problem(
+                        name,
+                        line_of(lines, ("not_in_article", i, "phrasings", j)),
+                        f"the phrasing {phrasing!r} is also '{owner[key]}'s",
+                        "an entry answers it, so remove it here; or remove it there",
+                        gap.id,
+                    )
+                )
+            owner.setdefault(key, gap.id)
+    return problems
 
 
 def _shorten(text: str, limit: int = 60) -> str:

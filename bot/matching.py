@@ -28,7 +28,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from bot.decision import Calibration, Features
-from bot.knowledge import Entry, Knowledge
+from bot.knowledge import Entry, Gap, Knowledge
 from bot.smalltalk import SmallTalk, detect_small_talk
 from bot.text import STOP_WORDS, plain, stem, tokens, words
 from bot.wordlist import is_common_word, zipf
@@ -49,6 +49,8 @@ ACTOR_MISS_PENALTY = 0.7
 never mentions scales the entry's score by this."""
 RECALL_BIAS = 1.25
 """How much more the phrasing's words found count than the question's words explained."""
+RANKED = 4
+"""How many entries a reading keeps: the best, and the runners-up to offer."""
 RESCORED = 12
 """How many of the best token-scored entries get the (slower) character-level look."""
 
@@ -106,6 +108,8 @@ class MatchResult:
     """The part of the message the answer was matched on (the whole, or one clause)."""
     ranking: tuple[Candidate, ...] = ()
     """The best few entries whatever the verdict (for evaluation: is the right one first?)."""
+    gap: Gap | None = None
+    """Set when the question is one the article does not answer (declined by name)."""
 
     @property
     def matched(self) -> bool:
@@ -137,6 +141,8 @@ class _Index:
     """The stemmed tokens of the lexicon's actors (groups, countries, people)."""
     names: frozenset[str] = frozenset()
     """The stemmed tokens of every name and number of the article and lexicon."""
+    known: frozenset[str] = frozenset()
+    """Every stemmed token of the entries and the article: what the knowledge speaks of."""
 
 
 class Matcher:
@@ -147,6 +153,8 @@ class Matcher:
         self.calibration = calibration or knowledge.calibration
         self._entries = knowledge.entries
         self._index = _build_index(knowledge)
+        self._gap_start = len(knowledge.entries)
+        """Documents from here on are the gaps (`not_in_article`), not entries."""
 
     # --- public ------------------------------------------------------------------------
 
@@ -178,21 +186,29 @@ class Matcher:
         query_words = words(text, self.knowledge.lexicon, self._correct)
         query = [stem(w) for w in query_words]
         typed = plain(text)
-        scored = self._score(query, typed)
+        everything = self._score(query, typed, limit=RESCORED)
+        scored = [s for s in everything if s.index < self._gap_start][:RANKED]
+        gap = next((s for s in everything if s.index >= self._gap_start), None)
         if not scored:
-            return _Reading(text, query, [], None, 0.0)
-        features = self._features(query_words, query, typed, scored)
-        return _Reading(text, query, scored, features, self.calibration.probability(features))
+            return _Reading(text, query, [], None, 0.0, gap)
+        features = self._features(query_words, query, typed, scored, gap)
+        p = self.calibration.probability(features)
+        return _Reading(text, query, scored, features, p, gap)
 
     def _features(
-        self, query_words: list[str], query: list[str], typed: str, scored: list[_Scored]
+        self,
+        query_words: list[str],
+        query: list[str],
+        typed: str,
+        scored: list[_Scored],
+        gap: _Scored | None,
     ) -> Features:
         """The signals the decision weighs, about the best entry."""
         index, top = self._index, scored[0]
         distinct = set(query)
         runner_up = scored[1].score if len(scored) > 1 else 0.0
         entry_tokens = index.entry_tokens[top.index]
-        foreign = {w for w in query_words if stem(w) not in index.idf and is_common_word(w)}
+        foreign = {w for w in query_words if stem(w) not in index.known and is_common_word(w)}
         missed = {w for w in query_words if stem(w) not in entry_tokens}
         rare = {w for w in missed if zipf(w) < COMMON_ZIPF}
         named = {w for w in query_words if stem(w) in index.names}
@@ -200,6 +216,7 @@ class Matcher:
         return Features(
             score=top.score / 100,
             margin=(top.score - runner_up) / 100,
+            gap_margin=(top.score - (gap.score if gap else 0.0)) / 100,
             phrasing=top.phrasing,
             precision=top.precision,
             recall=top.recall,
@@ -219,12 +236,12 @@ class Matcher:
 
     def rank(self, query: list[str], typed: str = "", limit: int = 4) -> list[Candidate]:
         """The `limit` best entries for tokenised `query` (`typed`: its `plain` form)."""
-        return [
-            Candidate(self._entries[s.index], s.score, s.index) for s in self._score(query, typed)
-        ][:limit]
+        scored = self._score(query, typed, limit=RESCORED)
+        entries = [s for s in scored if s.index < self._gap_start][:limit]
+        return [Candidate(self._entries[s.index], s.score, s.index) for s in entries]
 
-    def _score(self, query: list[str], typed: str = "", limit: int = 4) -> list[_Scored]:
-        """The `limit` best entries with the parts of their score."""
+    def _score(self, query: list[str], typed: str = "", limit: int = RANKED) -> list[_Scored]:
+        """The `limit` best documents (entries, then gaps) with the parts of their score."""
         if not query:
             return []
         weights = {t: self._weight(t) for t in set(query)}
@@ -321,6 +338,10 @@ class Matcher:
 
     def _decide(self, question: str, reading: _Reading) -> MatchResult:
         """Answer, ask or decline, by the calibrated probability that the best entry is right."""
+        gap = reading.gap
+        if gap is not None and (not reading.scored or gap.score > reading.scored[0].score):
+            known_gap = self.knowledge.gaps[gap.index - self._gap_start]
+            return MatchResult(question, Verdict.NONE, read_as=reading.text, gap=known_gap)
         if not reading.scored or reading.features is None:
             return MatchResult(question, Verdict.NONE, read_as=reading.text)
         cal, p = self.calibration, reading.confidence
@@ -369,6 +390,8 @@ class _Reading:
     scored: list[_Scored]
     features: Features | None
     confidence: float
+    gap: _Scored | None = None
+    """The best-scoring question the article does not answer, if any matched."""
 
 
 _CLAUSE_BREAK = re.compile(r"[.?!;:\n]+|,\s*|\s+(?:but|so|because|anyway|though)\s+", re.I)
@@ -429,16 +452,26 @@ def _build_index(knowledge: Knowledge) -> _Index:
         index.plain_phrasings.append(tuple(plain(p) for p in entry.phrasings))
     tokenise(knowledge.article.title)
     tokenise(knowledge.article.body)
-
+    index.known = frozenset(vocabulary.values())
     n = max(len(entry_tokens), 1)
+    for g, gap in enumerate(knowledge.gaps, start=len(entry_tokens)):
+        everything = set()
+        for phrasing in gap.phrasings:
+            toks = tokenise(phrasing)
+            phrasing_tokens.append(toks)
+            index.phrasing_owner.append(g)
+            everything |= toks
+        entry_tokens.append(everything)
+        index.plain_phrasings.append(tuple(plain(p) for p in gap.phrasings))
+
     df: dict[str, int] = defaultdict(int)
-    for toks in entry_tokens:
+    for toks in entry_tokens[:n]:  # rarity among the entries; gaps are not answers
         for t in toks:
             df[t] += 1
     rarest = math.log(1 + n)
     index.idf = {t: math.log(1 + n / c) for t, c in df.items()}
     for stem_ in set(vocabulary.values()) - index.idf.keys():
-        index.idf[stem_] = rarest  # in the article but in no entry: still rare
+        index.idf[stem_] = rarest  # in the article (or a gap) but in no entry: still rare
     index.entry_tokens = [frozenset(toks) for toks in entry_tokens]
     index.names = frozenset(_names(knowledge))
     for name in index.names & index.idf.keys():

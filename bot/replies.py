@@ -126,7 +126,7 @@ def result_reply(knowledge: Knowledge, result: MatchResult, links: Links | None 
         return small_talk_reply(knowledge, result.small_talk)
     if result.verdict is Verdict.UNSURE and result.suggestions:
         return did_you_mean_reply(result)
-    return decline_reply(knowledge)
+    return decline_reply(knowledge, result.gap.topic if result.gap else None)
 
 
 def did_you_mean_reply(result: MatchResult) -> Reply:
@@ -140,13 +140,20 @@ def did_you_mean_reply(result: MatchResult) -> Reply:
     return Reply(_fit("\n".join(html_lines)), "\n".join(plain_lines), rows)
 
 
-def decline_reply(knowledge: Knowledge) -> Reply:
-    """An honest "I don't know", with what the bot can answer instead."""
+def decline_reply(knowledge: Knowledge, gap_topic: str | None = None) -> Reply:
+    """An honest "I don't know", with what the bot can answer instead; when the question
+    is a known gap of the article, it says so by name."""
     examples = example_entries(knowledge)
-    intro = (
-        "I don't know that one: I only answer questions about the article "
-        f"“{knowledge.article.title}”. Here is what I can answer, for example:"
-    )
+    if gap_topic:
+        intro = (
+            f"The article doesn't say {gap_topic.rstrip('.?')}, so I can't answer that. "
+            "Here is what it does answer, for example:"
+        )
+    else:
+        intro = (
+            "I don't know that one: I only answer questions about the article "
+            f"“{knowledge.article.title}”. Here is what I can answer, for example:"
+        )
     html_text = esc(intro) + "\n" + "\n".join(f"• {esc(e.question)}" for e in examples)
     html_text += "\n\nSend /topics for every question I know."
     plain = intro + "\n" + "\n".join(f"  • {e.question}" for e in examples)
