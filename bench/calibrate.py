@@ -3,6 +3,10 @@
     python bench/calibrate.py            fit on the training sets, write the file, print a table
     python bench/calibrate.py --dry-run  fit and print, write nothing
 
+Every training question is read as if it were new (`Matcher.match(unseen=True)`: the
+phrasings that nearly repeat it are ignored), because the phrasings were tuned on these
+questions and would otherwise make the bot look surer of them than it is of new ones.
+
 The matcher measures a few signals about its best entry for every question (see
 `bot.decision.Features`). A logistic model, fitted here by Newton's method with a little L2
 regularisation, turns them into the probability that the entry is right. Then two cuts:
@@ -58,7 +62,7 @@ def collect(engine: Engine, names: tuple[str, ...]) -> list[Sample]:
         for case in load_cases(ROOT / "bench" / f"{name}.yaml"):
             if case.kind == SMALL_TALK:
                 continue
-            result = engine.ask(case.question)
+            result = engine.matcher.match(case.question, unseen=True)
             if result.features is None:
                 continue
             ranking = [c.entry.id for c in result.ranking]

@@ -49,6 +49,8 @@ ACTOR_MISS_PENALTY = 0.7
 never mentions scales the entry's score by this."""
 RECALL_BIAS = 1.25
 """How much more the phrasing's words found count than the question's words explained."""
+NEAR_COPY = 90
+"""Token-set similarity at which a phrasing counts as a near copy of a question."""
 RANKED = 4
 """How many entries a reading keeps: the best, and the runners-up to offer."""
 RESCORED = 12
@@ -132,6 +134,10 @@ class _Index:
     phrasing_postings: dict[str, list[int]] = field(default_factory=dict)
     entry_postings: dict[str, list[int]] = field(default_factory=dict)
     plain_phrasings: list[tuple[str, ...]] = field(default_factory=list)
+    phrasing_ids: list[range] = field(default_factory=list)
+    """Each document's phrasings' positions (their order in `phrasing_owner`)."""
+    flat_phrasings: list[str] = field(default_factory=list)
+    """Every phrasing's `plain` form, by position."""
     entry_tokens: list[frozenset[str]] = field(default_factory=list)
     """Every token of each entry: phrasings, answer and quote."""
     lexicon: frozenset[str] = frozenset()
@@ -158,40 +164,58 @@ class Matcher:
 
     # --- public ------------------------------------------------------------------------
 
-    def match(self, question: str) -> MatchResult:
-        """Rank every entry for `question` and turn the ranking into a verdict."""
+    def match(self, question: str, *, unseen: bool = False) -> MatchResult:
+        """Rank every entry for `question` and turn the ranking into a verdict.
+
+        `unseen=True` scores it as a question nobody wrote phrasings from: phrasings that
+        nearly repeat it are ignored. The calibration is fitted that way, so that its
+        probabilities hold for new people's questions, not only for the labelled ones
+        the phrasings were tuned on.
+        """
         question = question[:MAX_QUESTION_CHARS]
         remainder, talk = detect_small_talk(question)
-        reading = self._best_reading(remainder)
+        hidden = self._near_copies(remainder) if unseen else frozenset()
+        reading = self._best_reading(remainder, hidden)
         if talk is not None and not reading.query:
             return MatchResult(question, Verdict.SMALL_TALK, small_talk=talk)
         result = self._decide(question, reading)
-        if talk is not None and result.verdict is Verdict.NONE and not _asks(remainder):
+        if talk is not None and not result.matched and not _asks(remainder):
             return MatchResult(question, Verdict.SMALL_TALK, small_talk=talk)  # "thanks, great"
         return result
 
-    def _best_reading(self, text: str) -> _Reading:
+    def _near_copies(self, text: str) -> frozenset[int]:
+        """The phrasings (by position) that nearly repeat `text`."""
+        found = process.extract(
+            plain(text),
+            self._index.flat_phrasings,
+            scorer=fuzz.token_set_ratio,
+            score_cutoff=NEAR_COPY,
+            limit=None,
+        )
+        return frozenset(position for _, _, position in found)
+
+    def _best_reading(self, text: str, hidden: frozenset[int] = frozenset()) -> _Reading:
         """The whole message, or the clause of it the knowledge answers most surely."""
-        best = self._read(text)
+        best = self._read(text, hidden)
         if len(text.split()) < CLAUSE_MIN_WORDS:
             return best
         for clause in _clauses(text):
-            reading = self._read(clause)
+            reading = self._read(clause, hidden)
             if len(set(reading.query)) >= 2 and reading.confidence > best.confidence:
                 best = reading
         return best
 
-    def _read(self, text: str) -> _Reading:
+    def _read(self, text: str, hidden: frozenset[int] = frozenset()) -> _Reading:
         """Tokenise, rank and measure one reading of the message."""
         query_words = words(text, self.knowledge.lexicon, self._correct)
         query = [stem(w) for w in query_words]
         typed = plain(text)
-        everything = self._score(query, typed, limit=RESCORED)
+        everything = self._score(query, typed, limit=RESCORED, hidden=hidden)
         scored = [s for s in everything if s.index < self._gap_start][:RANKED]
         gap = next((s for s in everything if s.index >= self._gap_start), None)
         if not scored:
             return _Reading(text, query, [], None, 0.0, gap)
-        features = self._features(query_words, query, typed, scored, gap)
+        features = self._features(query_words, query, typed, scored, gap, hidden)
         p = self.calibration.probability(features)
         return _Reading(text, query, scored, features, p, gap)
 
@@ -202,6 +226,7 @@ class Matcher:
         typed: str,
         scored: list[_Scored],
         gap: _Scored | None,
+        hidden: frozenset[int],
     ) -> Features:
         """The signals the decision weighs, about the best entry."""
         index, top = self._index, scored[0]
@@ -229,7 +254,16 @@ class Matcher:
             focus_miss=float(any(stem(w) not in entry_tokens for w in focus)),
             name_miss=float(len(missed & named)),
             actor_miss=float(top.actor_miss),
-            exact=float(typed in index.plain_phrasings[top.index]),
+            exact=float(
+                any(
+                    typed == phrasing and p not in hidden
+                    for phrasing, p in zip(
+                        index.plain_phrasings[top.index],
+                        index.phrasing_ids[top.index],
+                        strict=True,
+                    )
+                )
+            ),
             lone=float(not self._specific(query)),
             words=math.log1p(len(distinct)),
         )
@@ -240,7 +274,13 @@ class Matcher:
         entries = [s for s in scored if s.index < self._gap_start][:limit]
         return [Candidate(self._entries[s.index], s.score, s.index) for s in entries]
 
-    def _score(self, query: list[str], typed: str = "", limit: int = RANKED) -> list[_Scored]:
+    def _score(
+        self,
+        query: list[str],
+        typed: str = "",
+        limit: int = RANKED,
+        hidden: frozenset[int] = frozenset(),
+    ) -> list[_Scored]:
         """The `limit` best documents (entries, then gaps) with the parts of their score."""
         if not query:
             return []
@@ -259,6 +299,8 @@ class Matcher:
         best_parts: dict[int, tuple[float, float]] = {}
         beta2 = RECALL_BIAS**2
         for p, shared in overlap.items():
+            if p in hidden:
+                continue
             # F-measure of the phrasing's words found (recall) and the question's words
             # explained (precision); recall counts more, as questions carry extra words.
             recall, precision = shared / index.phrasing_weight[p], shared / total
@@ -284,7 +326,16 @@ class Matcher:
             e = -negative  # ties go to the entry that comes first in the file
             unmentioned = sum(1 for t in actors if t not in index.entry_tokens[e])
             score *= ACTOR_MISS_PENALTY**unmentioned  # "who founded A" is not B's answer
-            spelling = max((fuzz.ratio(typed, p) for p in index.plain_phrasings[e]), default=0.0)
+            spelling = max(
+                (
+                    fuzz.ratio(typed, phrasing)
+                    for phrasing, p in zip(
+                        index.plain_phrasings[e], index.phrasing_ids[e], strict=True
+                    )
+                    if p not in hidden
+                ),
+                default=0.0,
+            )
             blended = (1 - SPELLING_WEIGHT) * score + SPELLING_WEIGHT * spelling
             rescored.append(
                 _Scored(
@@ -442,6 +493,7 @@ def _build_index(knowledge: Knowledge) -> _Index:
 
     for e, entry in enumerate(knowledge.entries):
         everything: set[str] = set()
+        start = len(phrasing_tokens)
         for phrasing in entry.phrasings:
             toks = tokenise(phrasing)
             phrasing_tokens.append(toks)
@@ -450,12 +502,14 @@ def _build_index(knowledge: Knowledge) -> _Index:
         everything |= tokenise(entry.answer) | tokenise(knowledge.quote_of(entry))
         entry_tokens.append(everything)
         index.plain_phrasings.append(tuple(plain(p) for p in entry.phrasings))
+        index.phrasing_ids.append(range(start, len(phrasing_tokens)))
     tokenise(knowledge.article.title)
     tokenise(knowledge.article.body)
     index.known = frozenset(vocabulary.values())
     n = max(len(entry_tokens), 1)
     for g, gap in enumerate(knowledge.gaps, start=len(entry_tokens)):
         everything = set()
+        start = len(phrasing_tokens)
         for phrasing in gap.phrasings:
             toks = tokenise(phrasing)
             phrasing_tokens.append(toks)
@@ -463,6 +517,7 @@ def _build_index(knowledge: Knowledge) -> _Index:
             everything |= toks
         entry_tokens.append(everything)
         index.plain_phrasings.append(tuple(plain(p) for p in gap.phrasings))
+        index.phrasing_ids.append(range(start, len(phrasing_tokens)))
 
     df: dict[str, int] = defaultdict(int)
     for toks in entry_tokens[:n]:  # rarity among the entries; gaps are not answers
@@ -484,6 +539,7 @@ def _build_index(knowledge: Knowledge) -> _Index:
     for e, toks in enumerate(entry_tokens):
         for t in toks:
             index.entry_postings.setdefault(t, []).append(e)
+    index.flat_phrasings = [p for doc in index.plain_phrasings for p in doc]
     index.lexicon = frozenset(lexicon)
     index.actors = frozenset(stem(a) for a in knowledge.lexicon.actors)
     index.word_list = sorted(w for w in lexicon if len(w) >= 4 and not w.isdigit())
