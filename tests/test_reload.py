@@ -23,6 +23,9 @@ from bot.errors import KnowledgeError
 from bot.knowledge import load_knowledge
 
 USER_ID = 1001
+SHIPPED_ENTRIES = len(
+    load_knowledge(Path(__file__).resolve().parent.parent / "knowledge" / "qa.yaml").entries
+)
 """The stand-in's default user; in a private chat the chat id is the user id."""
 
 OLD_ANSWER = "ISIS-K is the Afghan branch of the Islamic State (ISIS)."
@@ -42,6 +45,13 @@ NEW_ENTRY = """
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def add_entry(qa: Path) -> None:
+    """Add NEW_ENTRY as a maintainer would: as the first entry, written in one go."""
+    text = qa.read_text(encoding="utf-8")
+    head, marker, rest = text.partition("\nentries:\n")
+    qa.write_text(head + marker + NEW_ENTRY.lstrip("\n") + "\n" + rest, encoding="utf-8")
 
 
 async def until(check: Callable[[], bool], timeout: float = 3.0, what: str = "") -> float:
@@ -111,7 +121,7 @@ async def test_changed_answer_reaches_telegram_within_two_seconds(
     assert OLD_ANSWER not in reply
     assert f"<blockquote>{ISIS_K_QUOTE}" in reply
     assert elapsed < 2.0, f"new answer took {elapsed:.2f}s"
-    assert len(running_bot.engine.knowledge.entries) == 58
+    assert len(running_bot.engine.knowledge.entries) == SHIPPED_ENTRIES
     assert admin_texts(running_bot) == []  # a good edit is not reported to admins
     running_bot.api.assert_no_errors()
 
@@ -125,8 +135,7 @@ async def test_added_entry_is_answered_within_two_seconds(
     count = len(engine.knowledge.entries)
 
     start = time.monotonic()
-    with shipped_copy.open("a", encoding="utf-8") as f:
-        f.write(NEW_ENTRY)
+    add_entry(shipped_copy)
     await until(lambda: len(engine.knowledge.entries) == count + 1, what="the new entry")
     reply = await ask(running_bot, "marmalade protocol")
     elapsed = time.monotonic() - start
@@ -152,7 +161,7 @@ async def test_article_edit_keeping_quotes_valid_is_picked_up(
 
     await until(lambda: engine.knowledge.fingerprint != before, what="article reload")
     assert engine.knowledge.article.paragraphs[-1] == paragraph
-    assert len(engine.knowledge.entries) == 58
+    assert len(engine.knowledge.entries) == SHIPPED_ENTRIES
     assert engine.last_problems == ()
     assert OLD_ANSWER in await ask(running_bot, "What is ISIS-K?")
     assert admin_texts(running_bot) == []
@@ -181,7 +190,7 @@ async def test_quote_not_in_article_keeps_old_answers_and_tells_admin(
 
     assert where in report["text"]
     assert "what-is-isis-k" in report["text"]
-    assert "still serving 58 entries" in report["text"]
+    assert f"still serving {SHIPPED_ENTRIES} entries" in report["text"]
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert any(where in r.getMessage() for r in errors), [r.getMessage() for r in errors]
     assert engine.knowledge.fingerprint == fingerprint
@@ -217,7 +226,7 @@ async def test_invalid_yaml_keeps_old_answers_and_tells_admin(
 
     assert where in report["text"]
     assert "invalid YAML" in report["text"]
-    assert "still serving 58 entries" in report["text"]
+    assert f"still serving {SHIPPED_ENTRIES} entries" in report["text"]
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any(where in message and "qa.yaml" in message for message in errors), errors
     assert engine.knowledge.fingerprint == fingerprint
@@ -245,7 +254,7 @@ async def test_article_edit_breaking_quotes_keeps_old_snapshot(
     )
     (report,) = await running_bot.api.wait_for("sendMessage", where=to_chat(ADMIN_ID))
 
-    assert report["text"].startswith("Not reloaded; still serving 58 entries.")
+    assert report["text"].startswith(f"Not reloaded; still serving {SHIPPED_ENTRIES} entries.")
     for entry_id in ("isis-k-founded-when", "isis-k-founded-where", "isis-k-founders"):
         line = line_of(qa_text, "    quote:", after=f"id: {entry_id}")
         assert f"{shipped_copy}:{line}" in report["text"], entry_id
@@ -344,10 +353,10 @@ async def test_file_truncated_mid_entry_is_not_loaded(
     shipped_copy.write_text(truncated, encoding="utf-8")
     (report,) = await running_bot.api.wait_for("sendMessage", where=to_chat(ADMIN_ID))
 
-    assert "still serving 58 entries" in report["text"]
+    assert f"still serving {SHIPPED_ENTRIES} entries" in report["text"]
     assert "'answer' is missing" in report["text"]
     assert engine.knowledge.fingerprint == fingerprint
-    assert len(engine.knowledge.entries) == 58
+    assert len(engine.knowledge.entries) == SHIPPED_ENTRIES
     assert OLD_ANSWER in await ask(running_bot, "What is ISIS-K?")
 
     shipped_copy.write_text(text, encoding="utf-8")
@@ -364,13 +373,12 @@ async def test_admin_reload_replies_with_entry_count(
 ) -> None:
     """/reload from the admin answers with the number of entries now loaded."""
     reply = await ask_in_chat(running_bot, "/reload", ADMIN_ID, user_id=ADMIN_ID)
-    assert re.search(r"\b58 entries loaded\b", reply["text"]), reply["text"]
+    assert re.search(rf"\b{SHIPPED_ENTRIES} entries loaded\b", reply["text"]), reply["text"]
 
-    with shipped_copy.open("a", encoding="utf-8") as f:
-        f.write(NEW_ENTRY)
+    add_entry(shipped_copy)
     # Whether the watcher or /reload gets there first, the reply counts the new entry.
     reply = await ask_in_chat(running_bot, "/reload", ADMIN_ID, user_id=ADMIN_ID)
-    assert re.search(r"\b59 entries loaded\b", reply["text"]), reply["text"]
+    assert re.search(rf"\b{SHIPPED_ENTRIES + 1} entries loaded\b", reply["text"]), reply["text"]
     assert len(running_bot.engine.knowledge.entries) == 59
     assert "made-up entry" in await ask(running_bot, "zanzibar marmalade protocol")
     running_bot.api.assert_no_errors()
@@ -391,12 +399,12 @@ async def test_admin_reload_of_broken_file_lists_errors(
 
     reply = await ask_in_chat(running_bot, "/reload", ADMIN_ID, user_id=ADMIN_ID)
 
-    assert reply["text"].startswith("Not reloaded; still serving 58 entries.")
+    assert reply["text"].startswith(f"Not reloaded; still serving {SHIPPED_ENTRIES} entries.")
     assert where in reply["text"]
     assert "the quote is not in article.md" in reply["text"]
     assert engine.knowledge.fingerprint == fingerprint
     assert OLD_ANSWER in await ask(running_bot, "What is ISIS-K?")
     stats = await ask_in_chat(running_bot, "/stats", ADMIN_ID, user_id=ADMIN_ID)
-    assert "Entries loaded: 58" in stats["text"]
+    assert f"Entries loaded: {SHIPPED_ENTRIES}" in stats["text"]
     assert "Last reload failed" in stats["text"]
     running_bot.api.assert_no_errors()
