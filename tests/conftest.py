@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from botapi_standin import BotApiStandin
+from pydantic import SecretStr
 from telegram.ext import Application
 
-from bot.config import Secret, Settings
 from bot.engine import Engine
+from bot.settings import Settings
 from bot.store import Store
 from bot.telegram.app import build_application, on_shutdown, on_startup
 
@@ -98,7 +99,7 @@ async def standin() -> AsyncIterator[BotApiStandin]:
 @asynccontextmanager
 async def serve(api: BotApiStandin, settings: Settings) -> AsyncIterator[BotUnderTest]:
     """The whole bot on `settings`, polling `api` over real HTTP, until the block ends."""
-    engine = Engine(settings.qa_path, settle=0.05)
+    engine = Engine(settings.qa_file, settle=0.05)
     store = Store(settings.database_path, max_rows=100, vote_key=b"test-vote-key")
     app = build_application(settings, engine, store)
     await app.initialize()
@@ -118,9 +119,9 @@ async def serve(api: BotApiStandin, settings: Settings) -> AsyncIterator[BotUnde
 def bot_settings(api: BotApiStandin, qa_path: Path, data_dir: Path) -> Settings:
     """Settings for a bot on the stand-in: the given Q&A file, a database in `data_dir`."""
     return Settings(
-        token=Secret(api.token),
+        _env_file=None,
+        token=SecretStr(api.token),
         base_url=api.api_base_url,
-        knowledge_dir=qa_path.parent,
         qa_file=qa_path,
         admin_ids=frozenset({ADMIN_ID}),
         database_path=data_dir / "bot.sqlite3",

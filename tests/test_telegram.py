@@ -23,14 +23,14 @@ import httpx
 import pytest
 from botapi_standin import parse_html, utf16_len
 from conftest import ADMIN_ID, BotUnderTest
+from pydantic import SecretStr
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from bot.config import Secret
 from bot.logs import REDACTED, Redactor, install_redactor
 from bot.matching import Verdict
 from bot.replies import example_entries
-from bot.telegram.handlers import GONE, INLINE_RESULTS, NOT_TEXT
+from bot.telegram.handlers import ADMIN_IN_PRIVATE, GONE, INLINE_RESULTS, NOT_TEXT
 from bot.telegram.webhook import SECRET_HEADER, web_app
 
 BOT_USERNAME = "article_qa_bot"
@@ -368,6 +368,29 @@ async def test_tapping_the_same_topics_page_twice_is_not_an_error(
     assert len(running_bot.api.sent("editMessageText")) == 1
 
 
+@pytest.mark.parametrize("data", ["t:²", "t:-1", "a:NOT AN ID", "v:x:*", "noop", "z"])
+async def test_odd_button_data_only_stops_the_spinner(
+    running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture, data: str
+) -> None:
+    """Data no button of this bot carries (a tampered client, an old keyboard)."""
+    _, answer = await press(running_bot, data)
+    assert answer.get("text") is None and not answer.get("show_alert")
+    await running_bot.ask("hi")  # still answering
+    assert running_bot.api.sent("editMessageText") == []
+    assert len(running_bot.api.sent("sendMessage")) == 1
+    assert not errors_logged(caplog)
+    running_bot.api.assert_no_errors()
+
+
+async def test_maintainer_command_in_a_group_points_to_a_private_chat(
+    running_bot: BotUnderTest,
+) -> None:
+    sent = await running_bot.ask("/stats", chat_type="group", user_id=ADMIN_ID)
+    assert sent["text"] == ADMIN_IN_PRIVATE
+    assert "Entries loaded" not in sent["text"]
+    running_bot.api.assert_no_errors()
+
+
 async def test_unknown_private_command_gets_help(running_bot: BotUnderTest) -> None:
     sent = await running_bot.ask("/foo")
     assert sent["text"].startswith("I answer questions about one article")
@@ -642,7 +665,7 @@ async def test_token_never_appears_in_debug_logs(
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "telegram"):  # whatever other tests left behind
         caplog.set_level(logging.DEBUG, logger=name)
-    token = running_bot.settings.token.reveal()
+    token = running_bot.settings.token.get_secret_value()
     api = running_bot.api
     await running_bot.ask("What is ISIS-K?")
     await running_bot.ask(f"@{BOT_USERNAME} who claimed the attack", chat_type="group")
@@ -666,7 +689,7 @@ def test_redactor_scrubs_message_arguments_and_traceback(
 ) -> None:
     secret = "987654:SECRET-value"
     previous = logging.getLogRecordFactory()
-    install_redactor(Secret(secret), Secret(""))
+    install_redactor(SecretStr(secret), SecretStr(""))
     try:
         log = logging.getLogger("test.redactor")
         log.warning(f"in msg {secret}")
@@ -692,8 +715,8 @@ def test_redactor_scrubs_message_arguments_and_traceback(
 def test_installing_the_redactor_twice_does_not_stack(caplog: pytest.LogCaptureFixture) -> None:
     previous = logging.getLogRecordFactory()
     try:
-        install_redactor(Secret("first-secret"))
-        install_redactor(Secret("second-secret"))
+        install_redactor(SecretStr("first-secret"))
+        install_redactor(SecretStr("second-secret"))
         assert logging.getLogRecordFactory().previous is previous  # type: ignore[attr-defined]
         logging.getLogger("test.redactor").warning("second-secret first-secret")
     finally:
@@ -710,7 +733,7 @@ def make_record(msg: str, *args: object) -> logging.LogRecord:
 def test_redactor_never_makes_a_log_call_raise() -> None:
     """A log call with mismatched %-arguments must not raise from the record factory."""
     previous = logging.getLogRecordFactory()
-    install_redactor(Secret("987654:SECRET-value"))
+    install_redactor(SecretStr("987654:SECRET-value"))
     try:
         record = make_record("%d items", "not a number")
     finally:
@@ -721,7 +744,7 @@ def test_redactor_never_makes_a_log_call_raise() -> None:
 def test_redactor_scrubs_records_whose_arguments_do_not_format() -> None:
     secret = "987654:SECRET-value"
     previous = logging.getLogRecordFactory()
-    install_redactor(Secret(secret))
+    install_redactor(SecretStr(secret))
     try:
         record = make_record("%d failed for %s", "oops", f"/bot{secret}/getMe")
     finally:
