@@ -1,6 +1,8 @@
 """Every setting in one frozen pydantic-settings model, read from the environment.
 
-A `.env` file in the working folder is read too (the real environment wins over it).
+A `.env` file in the working folder is read too (the real environment wins over it), and
+so are Docker secrets: a file in /run/secrets named after the variable (the environment
+and `.env` win over it).
 Secrets are `SecretStr`s, so a token cannot leak through a repr or a log line. A bad
 value raises `ConfigError` with one line per variable: what is wrong and how to fix it.
 """
@@ -24,6 +26,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.errors import ConfigError
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+SECRETS_DIR = Path("/run/secrets")
+"""Where Docker and Compose mount secrets (`--secret TELEGRAM_BOT_TOKEN`)."""
 SECRET_FIELDS = frozenset({"TELEGRAM_BOT_TOKEN", "WEBHOOK_SECRET", "VOTE_KEY"})
 """Variables whose value an error message must not repeat."""
 
@@ -120,10 +124,12 @@ class Settings(BaseSettings):
         return (self.vote_key or self.token).get_secret_value().encode()
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> Settings:
-        """Read the environment and `.env`; ConfigError names every malformed variable."""
+    def from_env(cls, *, secrets_dir: Path = SECRETS_DIR, **overrides: Any) -> Settings:
+        """Read the environment, `.env` and secret files; ConfigError names every malformed
+        variable."""
+        secrets = secrets_dir if secrets_dir.is_dir() else None
         try:
-            return cls(**overrides)
+            return cls(_secrets_dir=secrets, **overrides)
         except ValidationError as exc:
             raise ConfigError("\n".join(_describe(error) for error in exc.errors())) from None
 

@@ -120,6 +120,20 @@ def test_dotenv_is_read_and_the_environment_wins(
     assert settings.webhook_port == 8080  # empty means the default
 
 
+def test_docker_secret_files_are_read_and_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "TELEGRAM_BOT_TOKEN").write_text("123:from-a-secret\n", encoding="utf-8")
+    (secrets / "VOTE_KEY").write_text("vote-secret", encoding="utf-8")
+    monkeypatch.setenv("VOTE_KEY", "from-the-environment")
+    settings = Settings.from_env(secrets_dir=secrets)
+    assert settings.token.get_secret_value() == "123:from-a-secret"
+    assert settings.vote_key.get_secret_value() == "from-the-environment"
+    assert Settings.from_env(secrets_dir=tmp_path / "none").token.get_secret_value() == ""
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
