@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botapi_standin import BotApiStandin
-from conftest import ADMIN_ID, BotUnderTest, bot_settings, serve
+from helpers.botapi import BotApiStandin
+from helpers.running import ADMIN_ID, BotUnderTest, bot_settings, serve
 
 from bot.settings import Settings
 from bot.store import Store

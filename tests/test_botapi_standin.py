@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from botapi_standin import BotApiStandin, parse_html, utf16_len
+from helpers.botapi import BotApiStandin, parse_html, utf16_len
 from telegram import (
     Bot,
     InlineKeyboardButton,

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ADMIN_ID, BotUnderTest
+from helpers.running import ADMIN_ID, BotUnderTest
+from helpers.waiting import until
 
 from bot.errors import KnowledgeError
 from bot.knowledge import load_knowledge
@@ -42,16 +43,6 @@ NEW_ENTRY = """
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-async def until(check: Callable[[], bool], timeout: float = 3.0, what: str = "") -> float:
-    """Poll `check` until it is true; the seconds it took (fails after `timeout`)."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not within {timeout}s: {what or check}")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
 
 
 def to_chat(chat_id: int) -> Callable[[dict[str, Any]], bool]:
@@ -188,8 +179,8 @@ async def test_quote_not_in_article_keeps_old_answers_and_tells_admin(
     reply = await ask(running_bot, "What is ISIS-K?")
     assert OLD_ANSWER in reply and "must not go live" not in reply
 
-    # Reported once, not on every poll of the watcher.
-    await asyncio.sleep(0.5)
+    # Reported once, not on every poll of the watcher: let it poll five more times.
+    await asyncio.sleep(5 * running_bot.settings.reload_interval)
     assert len(admin_texts(running_bot)) == 1
 
     # Fixing the file loads the new version.

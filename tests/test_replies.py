@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-from botapi_standin import parse_html, utf16_len
+from helpers.botapi import parse_html, utf16_len
 
 from bot.callbacks import ShowAnswer
 from bot.knowledge import Entry, Knowledge, load_knowledge

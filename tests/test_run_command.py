@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from botapi_standin import BotApiStandin
+from helpers.botapi import BotApiStandin
 from helpers.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
