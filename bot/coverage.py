@@ -1,7 +1,7 @@
 """What the article says that no entry quotes: the maintainers' list of gaps to fill.
 
-`coverage` returns data; `print_coverage` is `python -m bot coverage` and returns the exit
-code. Nothing here imports `telegram`.
+`coverage` returns data; `bot.cli` prints it (`python -m bot coverage`). Nothing here
+prints or imports `telegram`.
 """
 
 from __future__ import annotations
@@ -9,10 +9,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from bot.config import Settings
-from bot.knowledge import Article, Knowledge, load_knowledge, normalise_text
-
-EXIT_OK = 0
+from bot.knowledge import Article, Knowledge, normalise_text
 
 MIN_QUOTE_WORDS = 5
 """A quote this long inside a sentence counts as covering that sentence."""
@@ -56,20 +53,6 @@ def coverage(knowledge: Knowledge) -> Coverage:
 def uncovered_sentences(knowledge: Knowledge) -> list[str]:
     """The article's sentences that no entry's quote covers, in article order."""
     return [sentence.text for sentence in coverage(knowledge).uncovered]
-
-
-def print_coverage(settings: Settings) -> int:
-    """`python -m bot coverage`: the figure, then every sentence left to write entries for."""
-    result = coverage(load_knowledge(settings.qa_path, settings.article_path))
-    print(
-        f"Coverage: {result.covered} of {result.total} sentences quoted ({result.percent:.0f} %)."
-    )
-    if result.uncovered:
-        print("\nNot quoted by any entry (paragraphs counted from the first after the date):")
-        width = len(str(len(result.uncovered)))
-        for n, sentence in enumerate(result.uncovered, 1):
-            print(f"{n:>{width}}. [paragraph {sentence.paragraph}] {sentence.text}")
-    return EXIT_OK
 
 
 def _locate_sentences(

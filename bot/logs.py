@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.config import Secret
+from pydantic import SecretStr
 
 REDACTED = "<token>"
 
@@ -16,9 +16,9 @@ REDACTED = "<token>"
 class Redactor(logging.Filter):
     """Replaces secrets in a record's message and arguments before any handler sees it."""
 
-    def __init__(self, *secrets: Secret) -> None:
+    def __init__(self, *secrets: SecretStr) -> None:
         super().__init__()
-        self.secrets = [s.reveal() for s in secrets if s]
+        self.secrets = [s.get_secret_value() for s in secrets if s.get_secret_value()]
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
@@ -41,7 +41,7 @@ class Redactor(logging.Filter):
         return True
 
 
-def configure_logging(level: str, *secrets: Secret) -> Redactor:
+def configure_logging(level: str, *secrets: SecretStr) -> Redactor:
     """Root logging at `level`, every handler scrubbing `secrets`; httpx kept quiet."""
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=level, force=True
@@ -52,7 +52,7 @@ def configure_logging(level: str, *secrets: Secret) -> Redactor:
     return redactor
 
 
-def install_redactor(*secrets: Secret) -> Redactor:
+def install_redactor(*secrets: SecretStr) -> Redactor:
     """Scrub `secrets` from every record, whichever logger or handler it reaches.
 
     A filter on the root logger does not see records of child loggers, so the record

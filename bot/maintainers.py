@@ -1,14 +1,12 @@
 """What people asked that the bot could not answer, and how they voted on its answers.
 
-`build_report` returns data (for tests, /unanswered and other front ends);
-`print_report` is `python -m bot report` and returns the exit code. Nothing here imports
-`telegram`; the coverage tool lives in `bot.coverage`.
+Everything here returns data (`Report`); `bot.cli` prints it and `bot.replies` renders it
+for /unanswered. Nothing here prints or imports `telegram`; the coverage tool lives in
+`bot.coverage`.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -17,13 +15,9 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-from bot.config import Settings
 from bot.engine import Engine
-from bot.errors import KnowledgeError
 from bot.store import Store, UnansweredQuestion, VoteCount
 from bot.text import plain
-
-EXIT_OK = 0
 
 REPORT_VOTE_KEY = b"report: reads votes, never casts them"
 """The report only reads, so it needs no secret; any non-empty key opens the store."""
@@ -168,38 +162,15 @@ def build_report(store: Store, engine: Engine | None, limit: int | None = None) 
     return Report(len(rows), len(groups), tuple(shown), _entry_votes(store, engine))
 
 
-def print_report(settings: Settings, *, as_json: bool = False, limit: int | None = 20) -> int:
-    """`python -m bot report`: a table in the terminal, or one JSON object with `--json`."""
-    path = settings.database_path
+def read_report(
+    path: Path, engine: Engine | None, limit: int | None = None, *, max_rows: int = 10_000
+) -> Report | None:
+    """The report of the database at `path`, or None when nothing was recorded yet (no
+    file: reading never creates one)."""
     if not path.exists():
-        message = f"No questions recorded yet (database: {path})."
-        if as_json:  # keep stdout valid JSON for scripts; the note goes to stderr
-            print(json.dumps({"database": str(path), **Report(0, 0, (), ()).to_json()}))
-            print(message, file=sys.stderr)
-        else:
-            print(message)
-        return EXIT_OK
-    engine = _engine_or_none(settings)
-    with Store(path, max_rows=settings.unanswered_max_rows, vote_key=REPORT_VOTE_KEY) as store:
-        report = build_report(store, engine, limit)
-    if as_json:
-        data = {"database": str(path), **report.to_json()}
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        print("\n".join(_report_lines(report, path)))
-    return EXIT_OK
-
-
-def unanswered_summary(store: Store, engine: Engine, limit: int = 10) -> str:
-    """The top unanswered questions as a short text, for the /unanswered command."""
-    report = build_report(store, engine, limit)
-    if not report.groups:
-        return "No unanswered questions recorded yet."
-    lines = [f"Top {len(report.groups)} unanswered (of {report.unanswered_total} recorded):"]
-    for n, g in enumerate(report.groups, 1):
-        closest = f" → closest: {g.closest.entry_id} ({g.closest.score:.0f})" if g.closest else ""
-        lines.append(f"{n}. {_cut(g.text, 80)} ×{g.count}{closest}")
-    return "\n".join(lines)
+        return None
+    with Store(path, max_rows=max_rows, vote_key=REPORT_VOTE_KEY) as store:
+        return build_report(store, engine, limit)
 
 
 def _popularity(rows: Sequence[UnansweredQuestion]) -> tuple[int, datetime]:
@@ -248,19 +219,6 @@ def _entry_votes(store: Store, engine: Engine | None) -> tuple[EntryVotes, ...]:
     return tuple(votes)
 
 
-def _engine_or_none(settings: Settings) -> Engine | None:
-    """The engine for today's closest entries; a broken Q&A file must not hide the report."""
-    try:
-        return Engine(settings.qa_path)
-    except KnowledgeError as exc:
-        print(
-            f"note: {settings.qa_path} has {len(exc.problems)} problem(s) (see `python -m bot "
-            "validate`); closest entries are shown as recorded.",
-            file=sys.stderr,
-        )
-        return None
-
-
 def _group_json(group: UnansweredGroup) -> dict[str, object]:
     closest = group.closest
     return {
@@ -273,38 +231,3 @@ def _group_json(group: UnansweredGroup) -> dict[str, object]:
         else {"id": closest.entry_id, "question": closest.question, "score": closest.score},
         "now_answered": group.now_answered,
     }
-
-
-def _report_lines(report: Report, path: Path) -> list[str]:
-    """The terminal report: unanswered groups, then votes per entry."""
-    shown = len(report.groups)
-    lines = [
-        f"Unanswered questions: {report.unanswered_total} recorded in {report.groups_total} "
-        f"group(s), showing {shown} (database: {path})."
-    ]
-    if report.groups:
-        lines += ["", f"{'Count':>5}  {'Last asked':<10}  {'Question':<50}  Closest entry (score)"]
-        for g in report.groups:
-            closest = f"{g.closest.entry_id} ({g.closest.score:.0f})" if g.closest else "-"
-            if g.now_answered:
-                closest += "  now answered"
-            day = g.last_asked.strftime("%Y-%m-%d")
-            lines.append(f"{g.count:>5}  {day:<10}  {_cut(g.text, 50):<50}  {closest}")
-            if g.examples:
-                also = ", ".join(f"“{_cut(e, 40)}”" for e in g.examples)
-                lines.append(f"{'':>5}  {'':<10}  also: {also}")
-    lines += ["", f"Votes per entry, most 👎 first ({len(report.votes)} entries):"]
-    if not report.votes:
-        lines.append("  No votes yet.")
-        return lines
-    width = max(len(v.entry_id) for v in report.votes)
-    lines.append(f"{'Down':>5}  {'Up':>5}  {'Entry':<{width}}  Question")
-    for v in report.votes:
-        question = v.question or "(not in the Q&A file)"
-        flag = "  WEAK" if v.weak else ""
-        lines.append(f"{v.down:>5}  {v.up:>5}  {v.entry_id:<{width}}  {question}{flag}")
-    return lines
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

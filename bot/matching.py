@@ -21,7 +21,7 @@ import heapq
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from rapidfuzz import fuzz, process
@@ -49,6 +49,9 @@ ACTOR_MISS_PENALTY = 0.7
 never mentions scales the entry's score by this."""
 RECALL_BIAS = 1.25
 """How much more the phrasing's words found count than the question's words explained."""
+GAP_COVERAGE = 0.75
+"""A question the article does not answer is named only when its phrasings explain this
+share of the question: "weather in Paris" is no question about the weather in Kabul."""
 NEAR_COPY = 90
 """Token-set similarity at which a phrasing counts as a near copy of a question."""
 RANKED = 4
@@ -200,6 +203,8 @@ class Matcher:
         if len(text.split()) < CLAUSE_MIN_WORDS:
             return best
         for clause in _clauses(text):
+            if not _asks(clause):  # "sorry my english" is no question of its own
+                continue
             reading = self._read(clause, hidden)
             if len(set(reading.query)) >= 2 and reading.confidence > best.confidence:
                 best = reading
@@ -387,10 +392,22 @@ class Matcher:
             return True
         return len(self._index.entry_postings.get(next(iter(distinct)), ())) <= 1
 
+    def _gap_wins(self, gap: _Scored, reading: _Reading) -> bool:
+        """Whether the question is one the article does not answer: a listed gap explains
+        it better than any entry, and asks for something (a word) the best entry lacks."""
+        if not reading.scored:
+            return gap.coverage >= GAP_COVERAGE
+        top = reading.scored[0]
+        if gap.score <= top.score or gap.coverage < GAP_COVERAGE:
+            return False
+        gap_tokens = self._index.entry_tokens[gap.index]
+        entry_tokens = self._index.entry_tokens[top.index]
+        return any(t in gap_tokens and t not in entry_tokens for t in reading.query)
+
     def _decide(self, question: str, reading: _Reading) -> MatchResult:
         """Answer, ask or decline, by the calibrated probability that the best entry is right."""
         gap = reading.gap
-        if gap is not None and (not reading.scored or gap.score > reading.scored[0].score):
+        if gap is not None and self._gap_wins(gap, reading):
             known_gap = self.knowledge.gaps[gap.index - self._gap_start]
             return MatchResult(question, Verdict.NONE, read_as=reading.text, gap=known_gap)
         if not reading.scored or reading.features is None:
@@ -401,19 +418,23 @@ class Matcher:
         plausible = [c for c in ranked if c.score >= SUGGEST_WITHIN * best.score]
         if reading.features.lone:  # a topic, not a question: offer its entries
             plausible = ranked
-        common = {
-            "confidence": round(p, 3),
-            "features": reading.features,
-            "read_as": reading.text,
-            "ranking": tuple(ranked),
-        }
-        if p >= cal.answer_at:
+        declined = MatchResult(
+            question,
+            Verdict.NONE,
+            best,
+            confidence=round(p, 3),
+            features=reading.features,
+            read_as=reading.text,
+            ranking=tuple(ranked),
+        )
+        lone, exact = reading.features.lone, reading.features.exact
+        if not lone and (p >= cal.answer_at or exact):  # exact: a maintainer's own phrasing
             runners = tuple(plausible[1 : 1 + MAX_SUGGESTIONS])
-            return MatchResult(question, Verdict.ANSWER, best, runners, **common)
-        if p >= cal.suggest_at:
+            return replace(declined, verdict=Verdict.ANSWER, suggestions=runners)
+        if p >= cal.suggest_at or lone:
             choices = tuple(plausible[:MAX_SUGGESTIONS])
-            return MatchResult(question, Verdict.UNSURE, best, choices, **common)
-        return MatchResult(question, Verdict.NONE, best, **common)
+            return replace(declined, verdict=Verdict.UNSURE, suggestions=choices)
+        return declined
 
 
 @dataclass(frozen=True, slots=True)

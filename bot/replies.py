@@ -12,30 +12,35 @@ import html
 import re
 import textwrap
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote as url_quote
 
+from bot.callbacks import Action, ShowAnswer, ShowTopics, Vote
 from bot.knowledge import Entry, Knowledge
 from bot.matching import MatchResult, Verdict
 from bot.smalltalk import SmallTalk
+
+if TYPE_CHECKING:
+    from bot.maintainers import Report
 
 MAX_MESSAGE = 4096
 """Telegram's limit on a message's text, counted after entities are parsed."""
 TOPICS_PER_PAGE = 8
 EXAMPLE_COUNT = 3
 
-# Callback data: short prefixes so an id of up to 48 characters fits the 64-byte limit.
-ANSWER_PREFIX = "a:"
-TOPICS_PREFIX = "t:"
-VOTE_PREFIX = "v:"
-
 
 @dataclass(frozen=True, slots=True)
 class Button:
-    """One inline button: `data` comes back as a callback query; `url` opens a link."""
+    """One inline button: `action` comes back as a callback query; `url` opens a link."""
 
     label: str
-    data: str | None = None
+    action: Action | None = None
     url: str | None = None
+
+    @property
+    def data(self) -> str | None:
+        """The callback data Telegram carries for `action` (see `bot.callbacks`)."""
+        return self.action.encode() if self.action is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +108,12 @@ def answer_reply(
     follow_ups = [knowledge.entry(r) for r in entry.related] if related else []
     for rel in follow_ups[:3]:
         if rel is not None:
-            rows.append((Button(f"➕ {rel.question}", data=ANSWER_PREFIX + rel.id),))
+            rows.append((Button(f"➕ {rel.question}", action=ShowAnswer(rel.id)),))
     last: list[Button] = []
     if feedback:
         last += [
-            Button("👍", data=f"{VOTE_PREFIX}{entry.id}:+"),
-            Button("👎", data=f"{VOTE_PREFIX}{entry.id}:-"),
+            Button("👍", action=Vote(entry.id, up=True)),
+            Button("👎", action=Vote(entry.id, up=False)),
         ]
     link = links.share_link(entry)
     if link:
@@ -136,7 +141,7 @@ def did_you_mean_reply(result: MatchResult) -> Reply:
     for n, c in enumerate(choices, 1):
         html_lines.append(f"{n}. {esc(c.entry.question)}")
         plain_lines.append(f"  {n}. {c.entry.question}")
-    rows = tuple((Button(c.entry.question, data=ANSWER_PREFIX + c.entry.id),) for c in choices)
+    rows = tuple((Button(c.entry.question, action=ShowAnswer(c.entry.id)),) for c in choices)
     return Reply(_fit("\n".join(html_lines)), "\n".join(plain_lines), rows)
 
 
@@ -158,7 +163,7 @@ def decline_reply(knowledge: Knowledge, gap_topic: str | None = None) -> Reply:
     html_text += "\n\nSend /topics for every question I know."
     plain = intro + "\n" + "\n".join(f"  • {e.question}" for e in examples)
     plain += "\n\nType /topics for every question I know."
-    rows = tuple((Button(e.question, data=ANSWER_PREFIX + e.id),) for e in examples)
+    rows = tuple((Button(e.question, action=ShowAnswer(e.id)),) for e in examples)
     return Reply(_fit(html_text), plain, rows)
 
 
@@ -201,7 +206,7 @@ def welcome_reply(knowledge: Knowledge) -> Reply:
         "",
         "/topics lists everything I know · /help explains how I work",
     ]
-    rows = tuple((Button(e.question, data=ANSWER_PREFIX + e.id),) for e in examples)
+    rows = tuple((Button(e.question, action=ShowAnswer(e.id)),) for e in examples)
     return Reply(_fit(esc("\n".join(lines))), "\n".join(lines), rows)
 
 
@@ -240,18 +245,35 @@ def topics_reply(knowledge: Knowledge, page: int = 0) -> Reply:
     page = min(max(page, 0), pages - 1)
     chunk = entries[page * TOPICS_PER_PAGE : (page + 1) * TOPICS_PER_PAGE]
     head = f"Questions I can answer (page {page + 1} of {pages}). Tap one:"
-    rows: list[tuple[Button, ...]] = [
-        (Button(e.question, data=ANSWER_PREFIX + e.id),) for e in chunk
-    ]
+    rows: list[tuple[Button, ...]] = [(Button(e.question, action=ShowAnswer(e.id)),) for e in chunk]
     nav = []
     if page > 0:
-        nav.append(Button("◀ Previous", data=f"{TOPICS_PREFIX}{page - 1}"))
+        nav.append(Button("◀ Previous", action=ShowTopics(page - 1)))
     if page < pages - 1:
-        nav.append(Button("Next ▶", data=f"{TOPICS_PREFIX}{page + 1}"))
+        nav.append(Button("Next ▶", action=ShowTopics(page + 1)))
     if nav:
         rows.append(tuple(nav))
     plain = "Questions I can answer:\n" + "\n".join(f"  • {e.question}" for e in entries)
     return Reply(esc(head), plain, tuple(rows))
+
+
+def unanswered_reply(report: Report) -> Reply:
+    """/unanswered: the most frequent questions the bot could not answer (escaped: they
+    are what users typed)."""
+    if not report.groups:
+        text = "No unanswered questions recorded yet."
+        return Reply(esc(text), text)
+    lines = [f"Top {len(report.groups)} unanswered (of {report.unanswered_total} recorded):"]
+    for n, g in enumerate(report.groups, 1):
+        closest = f" → closest: {g.closest.entry_id} ({g.closest.score:.0f})" if g.closest else ""
+        lines.append(f"{n}. {cut(g.text, 80)} ×{g.count}{closest}")
+    text = "\n".join(lines)
+    return Reply(fit_plain(text), text)
+
+
+def cut(text: str, width: int) -> str:
+    """`text` shortened to `width` characters, with an ellipsis when anything was cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def example_entries(knowledge: Knowledge, count: int = EXAMPLE_COUNT) -> list[Entry]:

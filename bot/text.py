@@ -79,7 +79,8 @@ def plain(text: str) -> str:
 @lru_cache(maxsize=65_536)
 def stem(word: str) -> str:
     """Snowball's English stem, cached: the same few thousand words recur."""
-    return _stemmer.stemWord(word)
+    stemmed: str = _stemmer.stemWord(word)
+    return stemmed
 
 
 def tokens(

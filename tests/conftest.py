@@ -1,22 +1,22 @@
-"""Shared fixtures: real files in a temporary folder, never the shipped ones."""
+"""Fixtures: real files in a temporary folder (never the shipped ones), the Bot API
+stand-in, and the bot wired to it. Helpers live in `tests/helpers/`; nothing imports
+this file.
+
+Every test and fixture runs on one event loop for the session (pyproject.toml), so a bot
+can be shared by a whole module: `shared_bot` starts once per module, `running_bot` once
+per test (for tests that edit files or need an empty database).
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from botapi_standin import BotApiStandin
-from telegram.ext import Application
-
-from bot.config import Secret, Settings
-from bot.engine import Engine
-from bot.store import Store
-from bot.telegram.app import build_application, on_shutdown, on_startup
+from helpers.botapi import BotApiStandin
+from helpers.running import BotUnderTest, bot_settings, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
@@ -46,6 +46,11 @@ SMALL_QA = """entries:
 """
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # python-telegram-bot 22 warns about retry_after as an int unless told to use timedelta.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+
 @pytest.fixture
 def shipped_copy(tmp_path: Path) -> Path:
     """A copy of the shipped knowledge folder; returns the path of its qa.yaml."""
@@ -67,27 +72,6 @@ def small_kb(tmp_path: Path) -> Path:
 
 # --- the bot on a Bot API stand-in -----------------------------------------------------
 
-ADMIN_ID = 4242
-"""A maintainer's Telegram user id (ADMIN_IDS) in the end-to-end tests."""
-
-
-@dataclass
-class BotUnderTest:
-    """The running Application, the stand-in it talks to, and what it was built from."""
-
-    app: Application
-    api: BotApiStandin
-    settings: Settings
-    engine: Engine
-    store: Store
-
-    async def ask(self, text: str, **kwargs: Any) -> dict[str, Any]:
-        """Send `text` as a user and return the bot's sendMessage parameters."""
-        before = len(self.api.sent("sendMessage"))
-        self.api.push_message(text, **kwargs)
-        sent = await self.api.wait_for("sendMessage", count=before + 1)
-        return sent[-1]
-
 
 @pytest.fixture
 async def standin() -> AsyncIterator[BotApiStandin]:
@@ -95,44 +79,28 @@ async def standin() -> AsyncIterator[BotApiStandin]:
         yield api
 
 
-@asynccontextmanager
-async def serve(api: BotApiStandin, settings: Settings) -> AsyncIterator[BotUnderTest]:
-    """The whole bot on `settings`, polling `api` over real HTTP, until the block ends."""
-    engine = Engine(settings.qa_path, settle=0.05)
-    store = Store(settings.database_path, max_rows=100, vote_key=b"test-vote-key")
-    app = build_application(settings, engine, store)
-    await app.initialize()
-    await on_startup(app)
-    await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1)
-    try:
-        yield BotUnderTest(app, api, settings, engine, store)
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await on_shutdown(app)
-        await app.shutdown()
+@pytest.fixture
+async def running_bot(
+    standin: BotApiStandin, shipped_copy: Path, tmp_path: Path
+) -> AsyncIterator[BotUnderTest]:
+    """A bot of its own for one test, polling the stand-in, on a copy of the knowledge."""
+    async with serve(standin, bot_settings(standin, shipped_copy, tmp_path / "data")) as bot:
+        yield bot
 
 
-def bot_settings(api: BotApiStandin, qa_path: Path, data_dir: Path) -> Settings:
-    """Settings for a bot on the stand-in: the given Q&A file, a database in `data_dir`."""
-    return Settings(
-        token=Secret(api.token),
-        base_url=api.api_base_url,
-        knowledge_dir=qa_path.parent,
-        qa_file=qa_path,
-        admin_ids=frozenset({ADMIN_ID}),
-        database_path=data_dir / "bot.sqlite3",
-        reload_interval=0.1,
-    )
+@pytest.fixture(scope="module")
+async def module_bot(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotUnderTest]:
+    """One bot for a whole module, on its own stand-in and copy of the knowledge."""
+    folder = tmp_path_factory.mktemp("shared")
+    qa = Path(shutil.copytree(KNOWLEDGE, folder / "knowledge")) / "qa.yaml"
+    async with BotApiStandin() as api, serve(api, bot_settings(api, qa, folder / "data")) as bot:
+        yield bot
 
 
 @pytest.fixture
-async def running_bot(
-    standin: BotApiStandin, shipped_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[BotUnderTest]:
-    """The whole bot, polling the stand-in over real HTTP, on a copy of the knowledge."""
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")  # PTB 22 warns about retry_after otherwise
-    async with serve(standin, bot_settings(standin, shipped_copy, tmp_path / "data")) as bot:
-        yield bot
+async def shared_bot(module_bot: BotUnderTest) -> BotUnderTest:
+    """The module's bot, done with the previous test's updates and with a clean record of
+    Bot API calls: for tests that neither edit its files nor need an empty database."""
+    await module_bot.settle()
+    module_bot.api.reset()
+    return module_bot

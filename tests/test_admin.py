@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botapi_standin import BotApiStandin
-from conftest import ADMIN_ID, BotUnderTest, bot_settings, serve
+from helpers.botapi import BotApiStandin
+from helpers.running import ADMIN_ID, BotUnderTest, bot_settings, serve
 
-from bot.config import Settings
+from bot.settings import Settings
 from bot.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,7 +96,7 @@ def database_values(path: Path) -> list[Any]:
 def run_report(settings: Settings) -> dict[str, Any]:
     """`python -m bot report --json` on the test database and Q&A file, as a process."""
     env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
-    env.update(DATABASE_PATH=str(settings.database_path), QA_FILE=str(settings.qa_path))
+    env.update(DATABASE_PATH=str(settings.database_path), QA_FILE=str(settings.qa_file))
     done = subprocess.run(
         [sys.executable, "-m", "bot", "report", "--json"],
         capture_output=True,

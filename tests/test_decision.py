@@ -159,7 +159,9 @@ def line_starting(text: str, start: str) -> int:
 def test_incomplete_file_is_located_and_the_fix_is_to_regenerate_it(tmp_path: Path) -> None:
     path = tmp_path / "calibration.yaml"
     path.write_text(
-        "\n".join(line for line in shipped_text().splitlines() if "margin:" not in line),
+        "\n".join(
+            line for line in shipped_text().splitlines() if not line.strip().startswith("margin:")
+        ),
         encoding="utf-8",
     )
     with pytest.raises(KnowledgeError) as caught:
@@ -217,8 +219,9 @@ def test_knowledge_carries_its_calibration_unless_told_not_to(shipped: Knowledge
 
 def test_answer_at_one_never_asserts(shipped: Knowledge, matcher: Matcher) -> None:
     """The probability is clamped below 1, so answer_at 1.0 turns the bot into a
-    suggester: every question gets "did you mean" or a decline, never an answer."""
-    questions = [entry.question for entry in shipped.entries]
+    suggester: every question gets "did you mean" or a decline, never an answer; only a
+    maintainer's own phrasing, typed exactly, is still answered."""
+    questions = [entry.question.rstrip("?") + " please?" for entry in shipped.entries]
     usual = [matcher.match(q) for q in questions]
     assert sum(r.matched for r in usual) >= len(questions) // 2  # these normally answer
 
@@ -263,8 +266,8 @@ def test_a_typo_is_corrected_into_the_knowledge_word(
 
 
 def test_a_real_word_no_entry_uses_is_counted_as_foreign(matcher: Matcher) -> None:
-    """That count is what lets the decision decline "weather in Kabul"."""
-    result = matcher.match("What is the weather in Kabul?")
+    """That count is what lets the decision decline "the price of bread in Kabul"."""
+    result = matcher.match("What is the price of bread in Kabul?")
     assert result.features is not None
-    assert result.features.foreign == 1.0
+    assert result.features.foreign == 2.0  # "price" and "bread"
     assert not result.matched

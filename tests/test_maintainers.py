@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.config import Settings
-from bot.coverage import coverage, print_coverage, uncovered_sentences
+from bot.cli import print_coverage, print_report
+from bot.coverage import coverage, uncovered_sentences
 from bot.engine import Engine
 from bot.knowledge import load_knowledge
 from bot.maintainers import (
     build_report,
     group_unanswered,
-    print_report,
 )
+from bot.settings import Settings
 from bot.store import Store, UnansweredQuestion
 
 T0 = datetime(2024, 9, 20, 12, 0, tzinfo=UTC)
@@ -84,7 +83,7 @@ def qa_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path, qa_path: Path) -> Settings:
     return Settings(
-        knowledge_dir=qa_path.parent,
+        _env_file=None,
         qa_file=qa_path,
         database_path=tmp_path / "data" / "bot.sqlite3",
         unanswered_max_rows=100,
@@ -249,7 +248,7 @@ def test_report_survives_a_broken_qa_file(
     store: Store, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store.record_unanswered("bridge?", score=42, chat_type="cli", closest_id="bridge", when=T0)
-    settings.qa_path.write_text("entries: []\n", encoding="utf-8")
+    settings.qa_file.write_text("entries: []\n", encoding="utf-8")
     assert print_report(settings, as_json=True, limit=20) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["unanswered"][0]["closest"] == {
@@ -297,7 +296,7 @@ def test_full_coverage_prints_only_the_figure(
     tmp_path: Path, settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     qa = write_knowledge(tmp_path / "full", S3)
-    assert print_coverage(replace(settings, qa_file=qa, knowledge_dir=qa.parent)) == 0
+    assert print_coverage(settings.model_copy(update={"qa_file": qa})) == 0
     assert capsys.readouterr().out == "Coverage: 3 of 3 sentences quoted (100 %).\n"
 
 

@@ -146,7 +146,7 @@ def test_below_the_answer_cut_it_asks_with_choices(matcher: Matcher) -> None:
 
 
 def test_the_cuts_come_from_the_calibration(matcher: Matcher) -> None:
-    assert _cut(matcher, 1.0, 1.0).match("What is ISIS-K?").verdict is Verdict.NONE
+    assert _cut(matcher, 1.0, 1.0).match("so what is ISIS-K then").verdict is Verdict.NONE
     assert _cut(matcher, 0.0, 0.0).match("who claimed the attack").verdict is Verdict.ANSWER
 
 

@@ -14,17 +14,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-from botapi_standin import parse_html, utf16_len
+from helpers.botapi import parse_html, utf16_len
 
+from bot.callbacks import ShowAnswer
 from bot.knowledge import Entry, Knowledge, load_knowledge
 from bot.matching import Matcher, Verdict
 from bot.replies import (
-    ANSWER_PREFIX,
     EXAMPLE_COUNT,
     MAX_MESSAGE,
     TOPICS_PER_PAGE,
-    TOPICS_PREFIX,
-    VOTE_PREFIX,
     Button,
     Links,
     Reply,
@@ -40,6 +38,9 @@ from bot.replies import (
     welcome_reply,
 )
 from bot.smalltalk import SmallTalk
+
+ANSWER_PREFIX, TOPICS_PREFIX, VOTE_PREFIX = "a:", "t:", "v:"
+"""The wire format of callback data (bot.callbacks), as Telegram carries it."""
 
 SHIPPED_QA = Path(__file__).resolve().parent.parent / "knowledge" / "qa.yaml"
 LINKS = Links(bot_username="article_qa_bot")
@@ -326,7 +327,7 @@ def test_did_you_mean_buttons_match_the_suggestions(shipped: Knowledge) -> None:
     reply = did_you_mean_reply(result)
     assert 1 <= len(result.suggestions) <= 3
     assert reply.buttons == tuple(
-        (Button(c.entry.question, data=ANSWER_PREFIX + c.entry.id),) for c in result.suggestions
+        (Button(c.entry.question, action=ShowAnswer(c.entry.id)),) for c in result.suggestions
     )
     for n, c in enumerate(result.suggestions, 1):
         assert f"{n}. {html.escape(c.entry.question, quote=False)}" in reply.html
@@ -395,4 +396,5 @@ def _entry(knowledge: Knowledge, entry_id: str) -> Entry:
 def test_related_ids_render_as_follow_up_buttons_in_order(longest: Knowledge) -> None:
     first = _entry(longest, "a" * 48)
     reply = answer_reply(longest, first, LINKS)
-    assert reply.buttons[0] == (Button("➕ What is the second entry?", data="a:" + "b" * 48),)
+    follow_up = Button("➕ What is the second entry?", action=ShowAnswer("b" * 48))
+    assert reply.buttons[0] == (follow_up,)

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import httpx
-from botapi_standin import BotApiStandin
+from helpers.botapi import BotApiStandin
+from helpers.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,21 +51,40 @@ async def test_wrong_token_exits_2_with_one_clear_line(
     assert "999:wrong-token" not in log
 
 
-async def test_polling_process_answers_and_stops_on_sigterm(
+async def health(env: dict[str, str]) -> tuple[int, str]:
+    """`python -m bot health` (the image's HEALTHCHECK): exit code and its one line."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "health",
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode is not None
+    return process.returncode, out.decode().strip()
+
+
+async def test_polling_process_answers_is_healthy_and_stops_on_sigterm(
     standin: BotApiStandin, tmp_path: Path
 ) -> None:
-    process = await start_bot(
-        {
-            "TELEGRAM_BOT_TOKEN": standin.token,
-            "TELEGRAM_BASE_URL": standin.api_base_url,
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            "LOG_LEVEL": "DEBUG",
-        }
-    )
+    env = {
+        "TELEGRAM_BOT_TOKEN": standin.token,
+        "TELEGRAM_BASE_URL": standin.api_base_url,
+        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+        "HEALTH_FILE": str(tmp_path / "health"),
+        "LOG_LEVEL": "DEBUG",
+    }
+    assert (await health(env))[0] == 1  # not started yet
+    process = await start_bot(env)
     try:
         standin.push_message("who claimed the attack?")
         (sent,) = await standin.wait_for("sendMessage", timeout=20)
         assert "<blockquote>" in sent["text"]
+        code, line = await health(env)
+        assert code == 0 and line.startswith("ok: polling"), line
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), timeout=30)
@@ -72,6 +92,7 @@ async def test_polling_process_answers_and_stops_on_sigterm(
     assert process.returncode == 0, log
     assert standin.token not in log
     assert "Traceback" not in log
+    assert (await health(env))[0] == 1  # a stopped bot is not alive
 
 
 def free_port() -> int:
@@ -96,19 +117,18 @@ async def test_webhook_mode_serves_health_and_stops_cleanly(
     standin: BotApiStandin, tmp_path: Path
 ) -> None:
     port = free_port()
-    process = await start_bot(webhook_env(standin, tmp_path, port), "--webhook")
+    env = {**webhook_env(standin, tmp_path, port), "HEALTH_FILE": str(tmp_path / "health")}
+    process = await start_bot(env, "--webhook")
     try:
         (hook,) = await standin.wait_for("setWebhook", timeout=20)
         assert hook["url"] == "https://bot.example.org/telegram"
         assert hook["secret_token"] == "s3cret-token"
-        async with httpx.AsyncClient() as client:
-            for _ in range(100):
-                try:
-                    health = await client.get(f"http://127.0.0.1:{port}/healthz")
-                    break
-                except httpx.ConnectError:
-                    await asyncio.sleep(0.1)
-        assert health.status_code == 200 and health.json()["status"] == "ok"
+        await until(lambda: (tmp_path / "health").exists(), what="the health record")
+        async with httpx.AsyncClient(trust_env=False) as client:
+            answer = await client.get(f"http://127.0.0.1:{port}/healthz")
+        assert answer.status_code == 200 and answer.json()["status"] == "ok"
+        code, line = await health(env)
+        assert code == 0 and line.startswith("ok: webhook"), line
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), timeout=30)

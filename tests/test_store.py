@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.__main__ import main
+from bot.cli import main
 from bot.errors import BotError
 from bot.store import SCHEMA_VERSION, Store, StoreError
 

@@ -9,7 +9,6 @@ order, so once the second reply arrives the first one has been dealt with.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import logging
@@ -21,16 +20,16 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from botapi_standin import parse_html, utf16_len
-from conftest import ADMIN_ID, BotUnderTest
+from helpers.botapi import parse_html, utf16_len
+from helpers.running import ADMIN_ID, BotUnderTest
+from pydantic import SecretStr
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from bot.config import Secret
 from bot.logs import REDACTED, Redactor, install_redactor
 from bot.matching import Verdict
 from bot.replies import example_entries
-from bot.telegram.handlers import GONE, INLINE_RESULTS, NOT_TEXT
+from bot.telegram.handlers import ADMIN_IN_PRIVATE, GONE, INLINE_RESULTS, NOT_TEXT
 from bot.telegram.webhook import SECRET_HEADER, web_app
 
 BOT_USERNAME = "article_qa_bot"
@@ -117,23 +116,23 @@ def assert_is_answer(bot: BotUnderTest, params: JSONDict, entry_id: str) -> None
 
 
 async def test_private_answer_is_answer_then_blockquote_then_source(
-    running_bot: BotUnderTest,
+    shared_bot: BotUnderTest,
 ) -> None:
-    sent = await running_bot.ask("What is ISIS-K?")
-    assert_is_answer(running_bot, sent, "what-is-isis-k")
-    article = running_bot.engine.knowledge.article
+    sent = await shared_bot.ask("What is ISIS-K?")
+    assert_is_answer(shared_bot, sent, "what-is-isis-k")
+    article = shared_bot.engine.knowledge.article
     assert sent["text"].endswith(f"— <i>{html.escape(article.title, False)} ({article.date})</i>")
     assert sent["parse_mode"] == "HTML"
     assert sent["link_preview_options"] == {"is_disabled": True}
     assert "reply_parameters" not in sent  # private chats are not quoted
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 async def test_answer_has_vote_buttons_and_share_link_with_start_payload(
-    running_bot: BotUnderTest,
+    shared_bot: BotUnderTest,
 ) -> None:
-    assert running_bot.app.bot.username == BOT_USERNAME  # from getMe
-    sent = await running_bot.ask("What is ISIS-K?")
+    assert shared_bot.app.bot.username == BOT_USERNAME  # from getMe
+    sent = await shared_bot.ask("What is ISIS-K?")
     buttons = flat_buttons(sent)
     by_label = {b["text"]: b for b in buttons}
     assert by_label["👍"]["callback_data"] == "v:what-is-isis-k:+"
@@ -143,21 +142,21 @@ async def test_answer_has_vote_buttons_and_share_link_with_start_payload(
     assert "t.me/share/url" in share["url"]
     start = f"https://t.me/{BOT_USERNAME}?start=what-is-isis-k"
     assert quote(start, safe="") in share["url"]
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
-async def test_votes_are_acknowledged_once_per_message(running_bot: BotUnderTest) -> None:
-    sent = await running_bot.ask("What is ISIS-K?")
-    message_id = running_bot.api.results("sendMessage")[-1]["message_id"]
+async def test_votes_are_acknowledged_once_per_message(shared_bot: BotUnderTest) -> None:
+    sent = await shared_bot.ask("What is ISIS-K?")
+    message_id = shared_bot.api.results("sendMessage")[-1]["message_id"]
     up = next(d for d in callback_data(sent) if d.endswith(":+"))
     down = next(d for d in callback_data(sent) if d.endswith(":-"))
-    _, first = await press(running_bot, up, message_id=message_id)
-    _, again = await press(running_bot, up, message_id=message_id)
-    _, changed = await press(running_bot, down, message_id=message_id)
+    _, first = await press(shared_bot, up, message_id=message_id)
+    _, again = await press(shared_bot, up, message_id=message_id)
+    _, changed = await press(shared_bot, down, message_id=message_id)
     assert first["text"] == "Thanks for the feedback!"
     assert again["text"] == "You already voted on this answer."
     assert changed["text"] == "Vote changed. Thanks!"
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 # --- 2. off-topic and small talk -------------------------------------------------------
@@ -165,15 +164,15 @@ async def test_votes_are_acknowledged_once_per_message(running_bot: BotUnderTest
 
 @pytest.mark.parametrize("question", ["what's the weather in Paris", "asdfgh"])
 async def test_off_topic_gets_a_friendly_decline_pointing_to_topics(
-    running_bot: BotUnderTest, question: str
+    shared_bot: BotUnderTest, question: str
 ) -> None:
-    sent = await running_bot.ask(question)
+    sent = await shared_bot.ask(question)
     assert "I don't know that one" in sent["text"]
     assert "/topics" in sent["text"]
     assert "<blockquote>" not in sent["text"]
-    examples = example_entries(running_bot.engine.knowledge)
+    examples = example_entries(shared_bot.engine.knowledge)
     assert callback_data(sent) == [f"a:{e.id}" for e in examples]
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 @pytest.mark.parametrize(
@@ -181,13 +180,13 @@ async def test_off_topic_gets_a_friendly_decline_pointing_to_topics(
     [("hi", "Hello! Ask me anything about the article"), ("thanks", "You're welcome!")],
 )
 async def test_small_talk_gets_a_short_reply_without_quote(
-    running_bot: BotUnderTest, text: str, expected: str
+    shared_bot: BotUnderTest, text: str, expected: str
 ) -> None:
-    sent = await running_bot.ask(text)
+    sent = await shared_bot.ask(text)
     assert sent["text"].startswith(expected)
     assert "<blockquote>" not in sent["text"]
     assert len(visible(sent)) < 300
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 # --- 3. did you mean -------------------------------------------------------------------
@@ -202,176 +201,199 @@ def unsure_question(bot: BotUnderTest) -> str:
 
 
 async def test_unsure_question_offers_up_to_three_suggestions_as_buttons(
-    running_bot: BotUnderTest,
+    shared_bot: BotUnderTest,
 ) -> None:
-    question = unsure_question(running_bot)
-    result = running_bot.engine.ask(question)
-    sent = await running_bot.ask(question)
+    question = unsure_question(shared_bot)
+    result = shared_bot.engine.ask(question)
+    sent = await shared_bot.ask(question)
     assert "Did you mean" in sent["text"]
     assert "<blockquote>" not in sent["text"]
     rows = keyboard(sent)
     assert 1 <= len(rows) <= 3
     assert all(len(row) == 1 for row in rows)
     assert callback_data(sent) == [f"a:{c.entry.id}" for c in result.suggestions]
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 async def test_pressing_a_suggestion_stops_the_spinner_and_sends_that_answer(
-    running_bot: BotUnderTest,
+    shared_bot: BotUnderTest,
 ) -> None:
-    sent = await running_bot.ask(unsure_question(running_bot))
+    sent = await shared_bot.ask(unsure_question(shared_bot))
     data = callback_data(sent)[0]
-    before = len(running_bot.api.sent("sendMessage"))
-    _, answer = await press(running_bot, data)
+    before = len(shared_bot.api.sent("sendMessage"))
+    _, answer = await press(shared_bot, data)
     assert not answer.get("show_alert")
-    new = (await running_bot.api.wait_for("sendMessage", count=before + 1))[-1]
-    assert_is_answer(running_bot, new, data.removeprefix("a:"))
-    running_bot.api.assert_no_errors()
+    new = (await shared_bot.api.wait_for("sendMessage", count=before + 1))[-1]
+    assert_is_answer(shared_bot, new, data.removeprefix("a:"))
+    shared_bot.api.assert_no_errors()
 
 
-async def test_stale_suggestion_gets_an_alert_and_no_message(running_bot: BotUnderTest) -> None:
-    await running_bot.ask("hi")
-    before = len(running_bot.api.sent("sendMessage"))
-    _, answer = await press(running_bot, "a:no-such-entry")
+async def test_stale_suggestion_gets_an_alert_and_no_message(shared_bot: BotUnderTest) -> None:
+    await shared_bot.ask("hi")
+    before = len(shared_bot.api.sent("sendMessage"))
+    _, answer = await press(shared_bot, "a:no-such-entry")
     assert answer["show_alert"] is True
     assert answer["text"] == GONE
-    follow_up = await running_bot.ask("What is ISIS-K?")  # still alive
-    assert len(running_bot.api.sent("sendMessage")) == before + 1
-    assert_is_answer(running_bot, follow_up, "what-is-isis-k")
-    running_bot.api.assert_no_errors()
+    follow_up = await shared_bot.ask("What is ISIS-K?")  # still alive
+    assert len(shared_bot.api.sent("sendMessage")) == before + 1
+    assert_is_answer(shared_bot, follow_up, "what-is-isis-k")
+    shared_bot.api.assert_no_errors()
 
 
-async def test_suggestion_on_an_old_message_is_still_answered(running_bot: BotUnderTest) -> None:
+async def test_suggestion_on_an_old_message_is_still_answered(shared_bot: BotUnderTest) -> None:
     """Telegram sends date 0 for messages the bot can no longer see (too old)."""
     user = {"id": 1001, "is_bot": False, "first_name": "Alice"}
     old = {"message_id": 77, "date": 0, "chat": {"id": 1001, "type": "private"}}
-    running_bot.api.callback_query_ids.add("555")
+    shared_bot.api.callback_query_ids.add("555")
     query = {"id": "555", "from": user, "chat_instance": "1", "data": "a:what-is-isis-k"}
     sent = await sends_after(
-        running_bot,
-        lambda: running_bot.api.push_update({"callback_query": {**query, "message": old}}),
+        shared_bot,
+        lambda: shared_bot.api.push_update({"callback_query": {**query, "message": old}}),
     )
-    assert_is_answer(running_bot, sent[0], "what-is-isis-k")
-    assert running_bot.api.sent("answerCallbackQuery")
-    running_bot.api.assert_no_errors()
+    assert_is_answer(shared_bot, sent[0], "what-is-isis-k")
+    assert shared_bot.api.sent("answerCallbackQuery")
+    shared_bot.api.assert_no_errors()
 
 
 # --- 4. related entries ----------------------------------------------------------------
 
 
-async def test_related_entries_are_offered_as_plus_buttons(running_bot: BotUnderTest) -> None:
-    entry = running_bot.engine.knowledge.entry("attack-claimed-by")
+async def test_related_entries_are_offered_as_plus_buttons(shared_bot: BotUnderTest) -> None:
+    entry = shared_bot.engine.knowledge.entry("attack-claimed-by")
     assert entry is not None and entry.related
-    sent = await running_bot.ask("who claimed the attack")
-    assert_is_answer(running_bot, sent, "attack-claimed-by")
+    sent = await shared_bot.ask("who claimed the attack")
+    assert_is_answer(shared_bot, sent, "attack-claimed-by")
     plus = [b for b in flat_buttons(sent) if b["text"].startswith("➕ ")]
     assert [b["callback_data"] for b in plus] == [f"a:{r}" for r in entry.related[:3]]
-    first = running_bot.engine.knowledge.entry(entry.related[0])
+    first = shared_bot.engine.knowledge.entry(entry.related[0])
     assert first is not None
     assert plus[0]["text"] == f"➕ {first.question}"
-    before = len(running_bot.api.sent("sendMessage"))
-    await press(running_bot, plus[0]["callback_data"])
-    new = (await running_bot.api.wait_for("sendMessage", count=before + 1))[-1]
-    assert_is_answer(running_bot, new, first.id)
-    running_bot.api.assert_no_errors()
+    before = len(shared_bot.api.sent("sendMessage"))
+    await press(shared_bot, plus[0]["callback_data"])
+    new = (await shared_bot.api.wait_for("sendMessage", count=before + 1))[-1]
+    assert_is_answer(shared_bot, new, first.id)
+    shared_bot.api.assert_no_errors()
 
 
 # --- 5. commands -----------------------------------------------------------------------
 
 
 async def test_start_without_payload_welcomes_with_three_example_buttons(
-    running_bot: BotUnderTest,
+    shared_bot: BotUnderTest,
 ) -> None:
-    sent = await running_bot.ask("/start")
+    sent = await shared_bot.ask("/start")
     assert sent["text"].startswith("Hi! I answer questions about the article")
-    examples = example_entries(running_bot.engine.knowledge)
+    examples = example_entries(shared_bot.engine.knowledge)
     assert len(examples) == 3
     assert callback_data(sent) == [f"a:{e.id}" for e in examples]
     assert [b["text"] for b in flat_buttons(sent)] == [e.question for e in examples]
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
-async def test_start_with_an_entry_id_answers_it_directly(running_bot: BotUnderTest) -> None:
-    sent = await running_bot.ask("/start attack-claimed-by")
-    assert_is_answer(running_bot, sent, "attack-claimed-by")
-    running_bot.api.assert_no_errors()
+async def test_start_with_an_entry_id_answers_it_directly(shared_bot: BotUnderTest) -> None:
+    sent = await shared_bot.ask("/start attack-claimed-by")
+    assert_is_answer(shared_bot, sent, "attack-claimed-by")
+    shared_bot.api.assert_no_errors()
 
 
-async def test_start_with_an_unknown_payload_welcomes(running_bot: BotUnderTest) -> None:
-    sent = await running_bot.ask("/start no-such-entry")
+async def test_start_with_an_unknown_payload_welcomes(shared_bot: BotUnderTest) -> None:
+    sent = await shared_bot.ask("/start no-such-entry")
     assert sent["text"].startswith("Hi! I answer questions about the article")
-    hint = await running_bot.ask("/start help")  # the inline "no answer" button's payload
+    hint = await shared_bot.ask("/start help")  # the inline "no answer" button's payload
     assert hint["text"].startswith("I answer questions about one article")
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 @pytest.mark.parametrize("command", ["/help", f"/help@{BOT_USERNAME}"])
-async def test_help_explains_how_to_ask(running_bot: BotUnderTest, command: str) -> None:
-    sent = await running_bot.ask(command)
+async def test_help_explains_how_to_ask(shared_bot: BotUnderTest, command: str) -> None:
+    sent = await shared_bot.ask(command)
     assert sent["text"].startswith("I answer questions about one article")
     assert "/topics" in sent["text"] and "/ask" in sent["text"]
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
-async def test_source_names_the_article_and_its_date(running_bot: BotUnderTest) -> None:
-    article = running_bot.engine.knowledge.article
-    sent = await running_bot.ask("/source")
+async def test_source_names_the_article_and_its_date(shared_bot: BotUnderTest) -> None:
+    article = shared_bot.engine.knowledge.article
+    sent = await shared_bot.ask("/source")
     assert article.title in visible(sent)
     assert article.date in visible(sent)
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 @pytest.mark.parametrize("command", ["/ask", f"/ask@{BOT_USERNAME}"])
-async def test_ask_command_answers_its_question(running_bot: BotUnderTest, command: str) -> None:
-    sent = await running_bot.ask(f"{command} who claimed the attack")
-    assert_is_answer(running_bot, sent, "attack-claimed-by")
-    running_bot.api.assert_no_errors()
+async def test_ask_command_answers_its_question(shared_bot: BotUnderTest, command: str) -> None:
+    sent = await shared_bot.ask(f"{command} who claimed the attack")
+    assert_is_answer(shared_bot, sent, "attack-claimed-by")
+    shared_bot.api.assert_no_errors()
 
 
-async def test_ask_without_a_question_gives_the_usage(running_bot: BotUnderTest) -> None:
-    sent = await running_bot.ask("/ask")
+async def test_ask_without_a_question_gives_the_usage(shared_bot: BotUnderTest) -> None:
+    sent = await shared_bot.ask("/ask")
     assert sent["text"].startswith("Ask like this: /ask ")
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
-async def test_topics_pages_forward_by_editing_the_message(running_bot: BotUnderTest) -> None:
-    sent = await running_bot.ask("/topics")
+async def test_topics_pages_forward_by_editing_the_message(shared_bot: BotUnderTest) -> None:
+    sent = await shared_bot.ask("/topics")
     assert "(page 1 of " in sent["text"]
     assert "t:1" in callback_data(sent)
     first_page = [d for d in callback_data(sent) if d.startswith("a:")]
-    message_id = running_bot.api.results("sendMessage")[-1]["message_id"]
-    query_id, _ = await press(running_bot, "t:1", message_id=message_id)
-    (edit,) = await running_bot.api.wait_for("editMessageText")
+    message_id = shared_bot.api.results("sendMessage")[-1]["message_id"]
+    query_id, _ = await press(shared_bot, "t:1", message_id=message_id)
+    (edit,) = await shared_bot.api.wait_for("editMessageText")
     assert edit["message_id"] == message_id
     assert "(page 2 of " in edit["text"]
     assert "t:0" in callback_data(edit)
     second_page = [d for d in callback_data(edit) if d.startswith("a:")]
     assert second_page and not set(second_page) & set(first_page)
-    assert [p["callback_query_id"] for p in running_bot.api.sent("answerCallbackQuery")] == [
+    assert [p["callback_query_id"] for p in shared_bot.api.sent("answerCallbackQuery")] == [
         query_id
     ]
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 async def test_tapping_the_same_topics_page_twice_is_not_an_error(
-    running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+    shared_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await running_bot.ask("/topics")
-    message_id = running_bot.api.results("sendMessage")[-1]["message_id"]
-    await press(running_bot, "t:1", message_id=message_id)
-    await press(running_bot, "t:1", message_id=message_id)  # both presses are answered
-    await running_bot.ask("hi")  # and handled, once this is answered
+    await shared_bot.ask("/topics")
+    message_id = shared_bot.api.results("sendMessage")[-1]["message_id"]
+    await press(shared_bot, "t:1", message_id=message_id)
+    await press(shared_bot, "t:1", message_id=message_id)  # both presses are answered
+    await shared_bot.ask("hi")  # and handled, once this is answered
     assert not errors_logged(caplog)
     # Telegram refuses the second, identical edit; the bot must shrug it off.
-    refused = [e.description or "" for e in running_bot.api.errors]
+    refused = [e.description or "" for e in shared_bot.api.errors]
     assert all("message is not modified" in d for d in refused), refused
-    assert len(running_bot.api.sent("editMessageText")) == 1
+    assert len(shared_bot.api.sent("editMessageText")) == 1
 
 
-async def test_unknown_private_command_gets_help(running_bot: BotUnderTest) -> None:
-    sent = await running_bot.ask("/foo")
+@pytest.mark.parametrize("data", ["t:²", "t:-1", "a:NOT AN ID", "v:x:*", "noop", "z"])
+async def test_odd_button_data_only_stops_the_spinner(
+    shared_bot: BotUnderTest, caplog: pytest.LogCaptureFixture, data: str
+) -> None:
+    """Data no button of this bot carries (a tampered client, an old keyboard)."""
+    _, answer = await press(shared_bot, data)
+    assert answer.get("text") is None and not answer.get("show_alert")
+    await shared_bot.ask("hi")  # still answering
+    assert shared_bot.api.sent("editMessageText") == []
+    assert len(shared_bot.api.sent("sendMessage")) == 1
+    assert not errors_logged(caplog)
+    shared_bot.api.assert_no_errors()
+
+
+async def test_maintainer_command_in_a_group_points_to_a_private_chat(
+    shared_bot: BotUnderTest,
+) -> None:
+    sent = await shared_bot.ask("/stats", chat_type="group", user_id=ADMIN_ID)
+    assert sent["text"] == ADMIN_IN_PRIVATE
+    assert "Entries loaded" not in sent["text"]
+    shared_bot.api.assert_no_errors()
+
+
+async def test_unknown_private_command_gets_help(shared_bot: BotUnderTest) -> None:
+    sent = await shared_bot.ask("/foo")
     assert sent["text"].startswith("I answer questions about one article")
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 # --- 6. groups -------------------------------------------------------------------------
@@ -381,16 +403,16 @@ GROUP_TYPES = pytest.mark.parametrize("chat_type", ["group", "supergroup"])
 
 @GROUP_TYPES
 async def test_group_ignores_what_is_not_addressed_to_the_bot(
-    running_bot: BotUnderTest, chat_type: str
+    shared_bot: BotUnderTest, chat_type: str
 ) -> None:
-    api = running_bot.api
+    api = shared_bot.api
     api.push_message("What is ISIS-K?", chat_type=chat_type)
     api.push_message("@someone_else what is isis-k", chat_type=chat_type)
     api.push_message("/help@other_bot", chat_type=chat_type)
     api.push_message("/foo", chat_type=chat_type)
     addressed = api.push_message(f"@{BOT_USERNAME} who claimed the attack", chat_type=chat_type)
     sent = await api.wait_for("sendMessage")
-    await asyncio.sleep(0.05)
+    await shared_bot.settle()  # handled everything, so a late extra reply would be here
     assert len(api.sent("sendMessage")) == 1
     assert sent[0]["reply_parameters"]["message_id"] == addressed["message"]["message_id"]
     api.assert_no_errors()
@@ -398,74 +420,72 @@ async def test_group_ignores_what_is_not_addressed_to_the_bot(
 
 @GROUP_TYPES
 async def test_group_mention_is_answered_as_a_reply_to_the_asker(
-    running_bot: BotUnderTest, chat_type: str
+    shared_bot: BotUnderTest, chat_type: str
 ) -> None:
     sent = await sends_after(
-        running_bot,
-        lambda: running_bot.api.push_message(
+        shared_bot,
+        lambda: shared_bot.api.push_message(
             f"@{BOT_USERNAME} who claimed the attack?", chat_type=chat_type
         ),
     )
-    asked = running_bot.api.updates[-1]["message"]
+    asked = shared_bot.api.updates[-1]["message"]
     assert sent[0]["chat_id"] == asked["chat"]["id"]
     assert sent[0]["reply_parameters"]["message_id"] == asked["message_id"]
-    assert_is_answer(running_bot, sent[0], "attack-claimed-by")
-    running_bot.api.assert_no_errors()
+    assert_is_answer(shared_bot, sent[0], "attack-claimed-by")
+    shared_bot.api.assert_no_errors()
 
 
 @GROUP_TYPES
-async def test_group_reply_to_the_bot_is_answered(
-    running_bot: BotUnderTest, chat_type: str
-) -> None:
-    await running_bot.ask(f"@{BOT_USERNAME} hi", chat_type=chat_type)
-    sent = await running_bot.ask("who claimed the attack", chat_type=chat_type, reply_to_bot=True)
-    asked = running_bot.api.updates[-1]["message"]
+async def test_group_reply_to_the_bot_is_answered(shared_bot: BotUnderTest, chat_type: str) -> None:
+    await shared_bot.ask(f"@{BOT_USERNAME} hi", chat_type=chat_type)
+    sent = await shared_bot.ask("who claimed the attack", chat_type=chat_type, reply_to_bot=True)
+    asked = shared_bot.api.updates[-1]["message"]
     assert asked["reply_to_message"]["from"]["username"] == BOT_USERNAME
     assert sent["reply_parameters"]["message_id"] == asked["message_id"]
-    assert_is_answer(running_bot, sent, "attack-claimed-by")
-    running_bot.api.assert_no_errors()
+    assert_is_answer(shared_bot, sent, "attack-claimed-by")
+    shared_bot.api.assert_no_errors()
 
 
 @GROUP_TYPES
 @pytest.mark.parametrize("command", ["/ask", f"/ask@{BOT_USERNAME}"])
 async def test_group_ask_command_answers_replying_to_the_asker(
-    running_bot: BotUnderTest, chat_type: str, command: str
+    shared_bot: BotUnderTest, chat_type: str, command: str
 ) -> None:
-    sent = await running_bot.ask(f"{command} who claimed the attack", chat_type=chat_type)
-    asked = running_bot.api.updates[-1]["message"]
+    sent = await shared_bot.ask(f"{command} who claimed the attack", chat_type=chat_type)
+    asked = shared_bot.api.updates[-1]["message"]
     assert sent["reply_parameters"]["message_id"] == asked["message_id"]
-    assert_is_answer(running_bot, sent, "attack-claimed-by")
-    running_bot.api.assert_no_errors()
+    assert_is_answer(shared_bot, sent, "attack-claimed-by")
+    shared_bot.api.assert_no_errors()
 
 
-async def test_group_bare_mention_gets_help(running_bot: BotUnderTest) -> None:
-    sent = await running_bot.ask(f"@{BOT_USERNAME}", chat_type="supergroup")
+async def test_group_bare_mention_gets_help(shared_bot: BotUnderTest) -> None:
+    sent = await shared_bot.ask(f"@{BOT_USERNAME}", chat_type="supergroup")
     assert sent["text"].startswith("I answer questions about one article")
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
-async def test_group_suggestion_press_answers_without_quoting(running_bot: BotUnderTest) -> None:
-    question = unsure_question(running_bot)
-    sent = await running_bot.ask(f"@{BOT_USERNAME} {question}", chat_type="group")
+async def test_group_suggestion_press_answers_without_quoting(shared_bot: BotUnderTest) -> None:
+    question = unsure_question(shared_bot)
+    sent = await shared_bot.ask(f"@{BOT_USERNAME} {question}", chat_type="group")
     data = callback_data(sent)[0]
-    before = len(running_bot.api.sent("sendMessage"))
-    await press(running_bot, data, chat_type="group")
-    new = (await running_bot.api.wait_for("sendMessage", count=before + 1))[-1]
-    assert_is_answer(running_bot, new, data.removeprefix("a:"))
+    before = len(shared_bot.api.sent("sendMessage"))
+    await press(shared_bot, data, chat_type="group")
+    new = (await shared_bot.api.wait_for("sendMessage", count=before + 1))[-1]
+    assert_is_answer(shared_bot, new, data.removeprefix("a:"))
     assert "reply_parameters" not in new
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 # --- 7. inline mode --------------------------------------------------------------------
 
 
 async def test_inline_query_offers_ranked_articles_with_quoted_answers(
-    running_bot: BotUnderTest,
+    shared_bot: BotUnderTest,
 ) -> None:
-    answer = await inline(running_bot, "who claimed the attack")
+    answer = await inline(shared_bot, "who claimed the attack")
     results = answer["results"]
     assert 1 <= len(results) <= INLINE_RESULTS
-    knowledge = running_bot.engine.knowledge
+    knowledge = shared_bot.engine.knowledge
     assert results[0]["id"] == "attack-claimed-by"
     for result in results:
         entry = knowledge.entry(result["id"])
@@ -477,28 +497,28 @@ async def test_inline_query_offers_ranked_articles_with_quoted_answers(
         assert "<blockquote>" in content["message_text"]
         assert content["parse_mode"] == "HTML"
     assert answer["cache_time"] > 0
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
-async def test_empty_inline_query_lists_the_examples_first(running_bot: BotUnderTest) -> None:
-    answer = await inline(running_bot, "")
+async def test_empty_inline_query_lists_the_examples_first(shared_bot: BotUnderTest) -> None:
+    answer = await inline(shared_bot, "")
     ids = [r["id"] for r in answer["results"]]
-    examples = [e.id for e in example_entries(running_bot.engine.knowledge)]
+    examples = [e.id for e in example_entries(shared_bot.engine.knowledge)]
     assert 1 <= len(ids) <= INLINE_RESULTS
     assert ids[: len(examples)] == examples
     assert len(set(ids)) == len(ids)
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 @pytest.mark.parametrize("query", ["asdfgh qwerty", "hi"])
 async def test_inline_query_without_an_answer_shows_the_hint_button(
-    running_bot: BotUnderTest, query: str
+    shared_bot: BotUnderTest, query: str
 ) -> None:
-    answer = await inline(running_bot, query)
+    answer = await inline(shared_bot, query)
     assert answer["results"] == []
     assert answer["button"]["start_parameter"] == "help"
     assert answer["button"]["text"]
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 # --- 8. robustness ---------------------------------------------------------------------
@@ -506,42 +526,42 @@ async def test_inline_query_without_an_answer_shows_the_hint_button(
 
 @pytest.mark.parametrize("kind", ["sticker", "photo", "voice", "photo with caption"])
 async def test_non_text_in_private_gets_i_can_only_read_text(
-    running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture, kind: str
+    shared_bot: BotUnderTest, caplog: pytest.LogCaptureFixture, kind: str
 ) -> None:
-    api = running_bot.api
+    api = shared_bot.api
     push = {
         "sticker": api.push_sticker,
         "photo": api.push_photo,
         "voice": api.push_voice,
         "photo with caption": lambda: api.push_photo(caption="What is ISIS-K?"),
     }[kind]
-    sent = await sends_after(running_bot, push)
+    sent = await sends_after(shared_bot, push)
     assert sent[0]["text"] == NOT_TEXT
     assert not errors_logged(caplog)
     api.assert_no_errors()
 
 
 async def test_edited_private_message_is_answered_again(
-    running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+    shared_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = await running_bot.ask("What is ISIS-K?")
-    assert_is_answer(running_bot, first, "what-is-isis-k")
+    first = await shared_bot.ask("What is ISIS-K?")
+    assert_is_answer(shared_bot, first, "what-is-isis-k")
     sent = await sends_after(
-        running_bot, lambda: running_bot.api.push_edited_message("who claimed the attack")
+        shared_bot, lambda: shared_bot.api.push_edited_message("who claimed the attack")
     )
-    assert_is_answer(running_bot, sent[0], "attack-claimed-by")
+    assert_is_answer(shared_bot, sent[0], "attack-claimed-by")
     assert not errors_logged(caplog)
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 async def test_channel_posts_are_ignored(
-    running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+    shared_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    api = running_bot.api
+    api = shared_bot.api
     api.push_channel_post("What is ISIS-K?")
     api.push_channel_post("/help")
     api.push_channel_post(f"@{BOT_USERNAME} who claimed the attack")
-    sent = await running_bot.ask("hi")
+    sent = await shared_bot.ask("hi")
     assert [p["chat_id"] for p in api.sent("sendMessage")] == [sent["chat_id"]]
     assert sent["chat_id"] > 0
     assert not errors_logged(caplog)
@@ -549,37 +569,40 @@ async def test_channel_posts_are_ignored(
 
 
 async def test_a_4096_character_message_gets_a_reply_that_fits(
-    running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+    shared_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
     long_text = ("who claimed the attack at kabul airport " * 120)[:4096]
     assert len(long_text) == 4096
-    await running_bot.ask(long_text)
-    await running_bot.ask("🔥" * 2048)  # 4096 UTF-16 units too
-    for params in running_bot.api.sent("sendMessage"):
+    await shared_bot.ask(long_text)
+    await shared_bot.ask("🔥" * 2048)  # 4096 UTF-16 units too
+    for params in shared_bot.api.sent("sendMessage"):
         assert utf16_len(visible(params)) <= 4096
     assert not errors_logged(caplog)
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 MARKUP_SOUP = "<b>x</b> & <script> *bold* _it_ [a](b) ``` `"
 
 
 async def test_html_and_markdown_characters_are_harmless(
-    running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+    shared_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sent = await running_bot.ask(MARKUP_SOUP)
+    sent = await shared_bot.ask(MARKUP_SOUP)
     assert "<script>" not in sent["text"] and "<b>x</b>" not in sent["text"]
     visible(sent)  # parses
-    await running_bot.ask(f"@{BOT_USERNAME} {MARKUP_SOUP}", chat_type="group")
-    await running_bot.ask(f"/ask {MARKUP_SOUP}")
+    await shared_bot.ask(f"@{BOT_USERNAME} {MARKUP_SOUP}", chat_type="group")
+    await shared_bot.ask(f"/ask {MARKUP_SOUP}")
     assert not errors_logged(caplog)
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 async def test_user_text_is_escaped_when_echoed_to_maintainers(
     running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """/unanswered repeats what users typed: it must arrive escaped, not as markup."""
+    """/unanswered repeats what users typed: it must arrive escaped, not as markup.
+
+    A bot of its own: /unanswered lists the ten most frequent, and other tests' questions
+    must not crowd this one out."""
     await running_bot.ask(MARKUP_SOUP)
     sent = await running_bot.ask("/unanswered", user_id=ADMIN_ID)
     assert html.escape(MARKUP_SOUP, quote=False) in sent["text"]
@@ -588,10 +611,10 @@ async def test_user_text_is_escaped_when_echoed_to_maintainers(
     running_bot.api.assert_no_errors()
 
 
-async def test_maintainer_commands_are_refused_to_others(running_bot: BotUnderTest) -> None:
-    sent = await running_bot.ask("/unanswered")
+async def test_maintainer_commands_are_refused_to_others(shared_bot: BotUnderTest) -> None:
+    sent = await shared_bot.ask("/unanswered")
     assert sent["text"] == "This command is for the bot's maintainers."
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 @pytest.mark.parametrize(
@@ -599,59 +622,59 @@ async def test_maintainer_commands_are_refused_to_others(running_bot: BotUnderTe
     ["🙂🙂🙂", "🔥🔥", "ما هو داعش خراسان؟", "מה זה דאעש?", "\u202ewho claimed the attack"],
 )
 async def test_emoji_and_right_to_left_text_get_a_reply(
-    running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture, text: str
+    shared_bot: BotUnderTest, caplog: pytest.LogCaptureFixture, text: str
 ) -> None:
-    sent = await running_bot.ask(text)
+    sent = await shared_bot.ask(text)
     assert visible(sent).strip()
     assert not errors_logged(caplog)
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 # --- 10. flood limits ------------------------------------------------------------------
 
 
 async def test_flood_limit_is_retried_and_the_answer_arrives(
-    running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+    shared_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    running_bot.api.rate_limit("sendMessage", times=1, retry_after=1)
+    shared_bot.api.rate_limit("sendMessage", times=1, retry_after=1)
     started = time.monotonic()
-    sent = await running_bot.ask("What is ISIS-K?")
+    sent = await shared_bot.ask("What is ISIS-K?")
     assert time.monotonic() - started >= 1.0  # it did wait for retry_after
-    assert_is_answer(running_bot, sent, "what-is-isis-k")
-    limited = [e for e in running_bot.api.errors if e.error_code == 429]
+    assert_is_answer(shared_bot, sent, "what-is-isis-k")
+    limited = [e for e in shared_bot.api.errors if e.error_code == 429]
     assert len(limited) == 1 and limited[0].method == "sendMessage"
     assert not errors_logged(caplog)
-    running_bot.api.assert_no_errors()
+    shared_bot.api.assert_no_errors()
 
 
 # --- 11. the token never reaches the logs ----------------------------------------------
 
 
 @pytest.fixture
-def redactor(running_bot: BotUnderTest) -> Iterator[Redactor]:
+def redactor(shared_bot: BotUnderTest) -> Iterator[Redactor]:
     """The redactor production installs (bot.logs.configure_logging), undone afterwards."""
     previous = logging.getLogRecordFactory()
-    installed = install_redactor(running_bot.settings.token)
+    installed = install_redactor(shared_bot.settings.token)
     yield installed
     logging.setLogRecordFactory(previous)
 
 
 async def test_token_never_appears_in_debug_logs(
-    running_bot: BotUnderTest, redactor: Redactor, caplog: pytest.LogCaptureFixture
+    shared_bot: BotUnderTest, redactor: Redactor, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "telegram"):  # whatever other tests left behind
         caplog.set_level(logging.DEBUG, logger=name)
-    token = running_bot.settings.token.reveal()
-    api = running_bot.api
-    await running_bot.ask("What is ISIS-K?")
-    await running_bot.ask(f"@{BOT_USERNAME} who claimed the attack", chat_type="group")
-    await inline(running_bot, "kabul")
-    await press(running_bot, "a:what-is-isis-k")
+    token = shared_bot.settings.token.get_secret_value()
+    api = shared_bot.api
+    await shared_bot.ask("What is ISIS-K?")
+    await shared_bot.ask(f"@{BOT_USERNAME} who claimed the attack", chat_type="group")
+    await inline(shared_bot, "kabul")
+    await press(shared_bot, "a:what-is-isis-k")
     api.fail_next("sendMessage", error_code=400, description=f"Bad Request: see /bot{token}/x")
-    await running_bot.ask("hi")  # fails: logged with a traceback naming the token
-    await running_bot.ask("thanks")
-    await asyncio.sleep(0.05)
+    await shared_bot.ask("hi")  # fails: logged with a traceback naming the token
+    await shared_bot.ask("thanks")
+    await shared_bot.settle()  # every update handled, and its errors logged
     assert any(r.name.startswith("httpx") for r in caplog.records)  # URLs were logged...
     assert REDACTED in caplog.text  # ...with the token scrubbed
     assert any(r.exc_text for r in caplog.records if r.levelno >= logging.ERROR)
@@ -666,7 +689,7 @@ def test_redactor_scrubs_message_arguments_and_traceback(
 ) -> None:
     secret = "987654:SECRET-value"
     previous = logging.getLogRecordFactory()
-    install_redactor(Secret(secret), Secret(""))
+    install_redactor(SecretStr(secret), SecretStr(""))
     try:
         log = logging.getLogger("test.redactor")
         log.warning(f"in msg {secret}")
@@ -692,8 +715,8 @@ def test_redactor_scrubs_message_arguments_and_traceback(
 def test_installing_the_redactor_twice_does_not_stack(caplog: pytest.LogCaptureFixture) -> None:
     previous = logging.getLogRecordFactory()
     try:
-        install_redactor(Secret("first-secret"))
-        install_redactor(Secret("second-secret"))
+        install_redactor(SecretStr("first-secret"))
+        install_redactor(SecretStr("second-secret"))
         assert logging.getLogRecordFactory().previous is previous  # type: ignore[attr-defined]
         logging.getLogger("test.redactor").warning("second-secret first-secret")
     finally:
@@ -710,7 +733,7 @@ def make_record(msg: str, *args: object) -> logging.LogRecord:
 def test_redactor_never_makes_a_log_call_raise() -> None:
     """A log call with mismatched %-arguments must not raise from the record factory."""
     previous = logging.getLogRecordFactory()
-    install_redactor(Secret("987654:SECRET-value"))
+    install_redactor(SecretStr("987654:SECRET-value"))
     try:
         record = make_record("%d items", "not a number")
     finally:
@@ -721,7 +744,7 @@ def test_redactor_never_makes_a_log_call_raise() -> None:
 def test_redactor_scrubs_records_whose_arguments_do_not_format() -> None:
     secret = "987654:SECRET-value"
     previous = logging.getLogRecordFactory()
-    install_redactor(Secret(secret))
+    install_redactor(SecretStr(secret))
     try:
         record = make_record("%d failed for %s", "oops", f"/bot{secret}/getMe")
     finally:
@@ -733,14 +756,14 @@ def test_redactor_scrubs_records_whose_arguments_do_not_format() -> None:
 
 
 async def test_a_failing_handler_is_logged_once_and_the_bot_keeps_answering(
-    running_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
+    shared_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
-    api = running_bot.api
+    api = shared_bot.api
     api.fail_next("sendMessage", error_code=400, description="Bad Request: something")
     failing = api.push_message("What is ISIS-K?")
-    sent = await running_bot.ask("who claimed the attack")
-    assert_is_answer(running_bot, sent, "attack-claimed-by")
-    await asyncio.sleep(0.05)
+    sent = await shared_bot.ask("who claimed the attack")
+    assert_is_answer(shared_bot, sent, "attack-claimed-by")
+    await shared_bot.settle()  # every update handled, and its errors logged
     records = [r for r in caplog.records if r.name == "bot.telegram.handlers"]
     assert len(records) == 1
     (record,) = records
@@ -761,11 +784,11 @@ WEBHOOK_SECRET = "s3cret"
 
 
 @pytest.fixture
-async def webhook(running_bot: BotUnderTest) -> AsyncIterator[httpx.AsyncClient]:
+async def webhook(shared_bot: BotUnderTest) -> AsyncIterator[httpx.AsyncClient]:
     """bot.telegram.webhook served on a free loopback port, and a client for it."""
     sockets = bind_sockets(0, "127.0.0.1")
     port = sockets[0].getsockname()[1]
-    server = HTTPServer(web_app(running_bot.app, WEBHOOK_SECRET))
+    server = HTTPServer(web_app(shared_bot.app, WEBHOOK_SECRET))
     server.add_sockets(sockets)
     try:
         async with httpx.AsyncClient(
@@ -793,7 +816,7 @@ def webhook_update(text: str, update_id: int = 900_001, user_id: int = 777) -> J
 
 
 async def test_webhook_refuses_requests_without_the_right_secret(
-    running_bot: BotUnderTest, webhook: httpx.AsyncClient
+    shared_bot: BotUnderTest, webhook: httpx.AsyncClient
 ) -> None:
     body = webhook_update("What is ISIS-K?", update_id=900_010)
     missing = await webhook.post("/telegram", json=body)
@@ -805,15 +828,15 @@ async def test_webhook_refuses_requests_without_the_right_secret(
         headers={SECRET_HEADER: WEBHOOK_SECRET},
     )
     assert right.status_code == 200
-    (sent,) = await running_bot.api.wait_for("sendMessage")
-    await asyncio.sleep(0.05)
-    assert len(running_bot.api.sent("sendMessage")) == 1  # only the authorised update
-    assert_is_answer(running_bot, sent, "attack-claimed-by")
-    running_bot.api.assert_no_errors()
+    (sent,) = await shared_bot.api.wait_for("sendMessage")
+    await shared_bot.settle()  # handled everything, so a late extra reply would be here
+    assert len(shared_bot.api.sent("sendMessage")) == 1  # only the authorised update
+    assert_is_answer(shared_bot, sent, "attack-claimed-by")
+    shared_bot.api.assert_no_errors()
 
 
 async def test_webhook_update_is_answered_through_the_bot_api(
-    running_bot: BotUnderTest, webhook: httpx.AsyncClient
+    shared_bot: BotUnderTest, webhook: httpx.AsyncClient
 ) -> None:
     response = await webhook.post(
         "/telegram",
@@ -821,22 +844,22 @@ async def test_webhook_update_is_answered_through_the_bot_api(
         headers={SECRET_HEADER: WEBHOOK_SECRET, "Content-Type": "application/json"},
     )
     assert response.status_code == 200
-    (sent,) = await running_bot.api.wait_for("sendMessage")
+    (sent,) = await shared_bot.api.wait_for("sendMessage")
     assert sent["chat_id"] == 777
-    assert_is_answer(running_bot, sent, "what-is-isis-k")
-    running_bot.api.assert_no_errors()
+    assert_is_answer(shared_bot, sent, "what-is-isis-k")
+    shared_bot.api.assert_no_errors()
 
 
 async def test_webhook_health_check_reports_the_entries(
-    running_bot: BotUnderTest, webhook: httpx.AsyncClient
+    shared_bot: BotUnderTest, webhook: httpx.AsyncClient
 ) -> None:
     response = await webhook.get("/healthz")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     health = response.json()
     assert health["status"] == "ok"
-    assert health["entries"] == len(running_bot.engine.knowledge.entries)
-    assert health["version"] == running_bot.engine.knowledge.fingerprint
+    assert health["entries"] == len(shared_bot.engine.knowledge.entries)
+    assert health["version"] == shared_bot.engine.knowledge.fingerprint
     assert health["running"] is True
 
 
@@ -854,7 +877,7 @@ async def test_webhook_health_check_reports_the_entries(
     ],
 )
 async def test_webhook_rejects_bodies_that_are_not_updates_with_400(
-    running_bot: BotUnderTest,
+    shared_bot: BotUnderTest,
     webhook: httpx.AsyncClient,
     caplog: pytest.LogCaptureFixture,
     body: bytes,
@@ -869,14 +892,14 @@ async def test_webhook_rejects_bodies_that_are_not_updates_with_400(
 # --- 9. every call of the suite was accepted --------------------------------------------
 
 
-async def test_a_whole_conversation_leaves_no_rejected_call(running_bot: BotUnderTest) -> None:
+async def test_a_whole_conversation_leaves_no_rejected_call(shared_bot: BotUnderTest) -> None:
     """A mixed session; then every Bot API call the bot made must have been accepted."""
-    api = running_bot.api
+    api = shared_bot.api
     for text in ["/start", "What is ISIS-K?", "isis k", "asdfgh", "/topics", "/source", "hi"]:
-        await running_bot.ask(text)
-    await press(running_bot, "a:attack-claimed-by")
-    await inline(running_bot, "kabul")
-    await running_bot.ask(f"@{BOT_USERNAME} how many people died", chat_type="supergroup")
+        await shared_bot.ask(text)
+    await press(shared_bot, "a:attack-claimed-by")
+    await inline(shared_bot, "kabul")
+    await shared_bot.ask(f"@{BOT_USERNAME} how many people died", chat_type="supergroup")
     for params in api.sent("sendMessage"):
         parse_html(params["text"])
         assert re.search(r"\S", visible(params))

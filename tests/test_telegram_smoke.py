@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import BotUnderTest
+from helpers.running import BotUnderTest
 
 
 async def test_private_question_is_answered_with_blockquote(running_bot: BotUnderTest) -> None:

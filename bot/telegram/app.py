@@ -1,7 +1,8 @@
 """Wire the bot together, in one place: handlers in order, commands, reload, start-up.
 
 Handler order matters: python-telegram-bot runs the first matching handler of a group, so
-commands come before the catch-all text handlers, and private chats before groups.
+`handler_list` puts maintainers' commands before public ones, commands before free text,
+and every button kind before the catch-all for unknown button data.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from telegram import (
     BotCommand,
     BotCommandScopeChat,
     BotCommandScopeDefault,
     LinkPreviewOptions,
+    Message,
     Update,
+    User,
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
@@ -25,6 +29,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
     Defaults,
@@ -32,15 +37,18 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import BaseRequest
 
-from bot.config import Settings
+from bot import health
+from bot.callbacks import ShowAnswer, ShowTopics, Vote
 from bot.engine import Engine, ReloadOutcome
 from bot.errors import KnowledgeError
 from bot.logs import Redactor, configure_logging
 from bot.replies import fit_plain
+from bot.settings import Settings
 from bot.store import Store
 from bot.telegram.handlers import Handlers
+from bot.telegram.liveness import LivenessRequest
+from bot.telegram.webhook import serve_webhook
 
 log = logging.getLogger(__name__)
 
@@ -51,30 +59,84 @@ PUBLIC_COMMANDS = [
     BotCommand("source", "Where the answers come from"),
     BotCommand("help", "How to use me"),
 ]
-ADMIN_COMMANDS = [
-    *PUBLIC_COMMANDS,
+ADMIN_ONLY = [
     BotCommand("reload", "Reload the knowledge files now"),
     BotCommand("unanswered", "Top questions I could not answer"),
     BotCommand("stats", "What is loaded and recorded"),
 ]
+ADMIN_COMMANDS = [*PUBLIC_COMMANDS, *ADMIN_ONLY]
 
 MESSAGES = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
 PRIVATE = filters.ChatType.PRIVATE & MESSAGES
 GROUPS = filters.ChatType.GROUPS & MESSAGES
 
+AppType = Application[Any, Any, Any, Any, Any, Any]
 
-def build_application(
-    settings: Settings,
-    engine: Engine,
-    store: Store,
-    *,
-    request: BaseRequest | None = None,
-    rate_limiter: bool = True,
-) -> Application:
-    """The whole bot as a python-telegram-bot Application, ready to initialise."""
+
+class RepliesTo(filters.MessageFilter):
+    """Messages that reply to a message of the given user (here: the bot itself)."""
+
+    __slots__ = ("user_id",)
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(name=f"RepliesTo({user_id})")
+        self.user_id = user_id
+
+    def filter(self, message: Message) -> bool:
+        replied = message.reply_to_message
+        return bool(replied and replied.from_user and replied.from_user.id == self.user_id)
+
+
+def handler_list(
+    h: Handlers, me: User, admin_ids: frozenset[int]
+) -> list[BaseHandler[Any, Any, Any]]:
+    """Every handler, in the order python-telegram-bot tries them (first match wins).
+
+    `me` is the bot's own user (from getMe), which the group filters need.
+    """
+    admins = filters.User(user_id=admin_ids)
+    maintainer_commands = [c.command for c in ADMIN_ONLY]
+    addressed = filters.Mention(me) | RepliesTo(me.id)
+    return [
+        # 1. Maintainers' commands: admins in private; an admin in a group is told to use a
+        #    private chat (a group must not see the log); anyone else gets a refusal.
+        CommandHandler("reload", h.reload, filters=admins & filters.ChatType.PRIVATE),
+        CommandHandler("unanswered", h.unanswered, filters=admins & filters.ChatType.PRIVATE),
+        CommandHandler("stats", h.stats, filters=admins & filters.ChatType.PRIVATE),
+        CommandHandler(maintainer_commands, h.admin_in_group, filters=admins),
+        CommandHandler(maintainer_commands, h.not_admin),
+        # 2. Public commands, everywhere ("/ask@thisbot" in groups is understood).
+        CommandHandler("start", h.start),
+        CommandHandler("help", h.help),
+        CommandHandler("topics", h.topics),
+        CommandHandler("source", h.source),
+        CommandHandler("ask", h.ask),
+        # 3. Buttons, one handler per kind of callback data (bot.callbacks), then data that
+        #    no kind matches (old keyboards, tampered clients): just stop the spinner.
+        CallbackQueryHandler(h.show_answer, pattern=ShowAnswer.PATTERN),
+        CallbackQueryHandler(h.show_topics, pattern=ShowTopics.PATTERN),
+        CallbackQueryHandler(h.vote, pattern=Vote.PATTERN),
+        CallbackQueryHandler(h.unknown_button),
+        # 4. Inline mode: "@bot question" in any chat.
+        InlineQueryHandler(h.inline_query),
+        # 5. Free text: any text in private; in groups only when addressed.
+        MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, h.private_text),
+        MessageHandler(GROUPS & filters.TEXT & ~filters.COMMAND & addressed, h.group_text),
+        # 6. Anything else a person sends privately (stickers, photos, voice, unknown
+        #    commands). Channel posts and unaddressed group messages reach no handler.
+        MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL, h.not_text),
+        MessageHandler(PRIVATE & filters.COMMAND, h.help),
+    ]
+
+
+def build_application(settings: Settings, engine: Engine, store: Store) -> AppType:
+    """The whole bot as a python-telegram-bot Application, ready to initialise.
+
+    The handlers are added by `on_startup`, once getMe has told the bot its own name.
+    """
     builder = (
         ApplicationBuilder()
-        .token(settings.token.reveal())
+        .token(settings.token.get_secret_value())
         .base_url(settings.base_url)
         .defaults(
             Defaults(
@@ -85,67 +147,45 @@ def build_application(
         .post_init(on_startup)
         .post_shutdown(on_shutdown)
     )
-    if rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
-    if request is not None:
-        builder = builder.request(request).get_updates_request(request)
-    app = builder.build()
-    handlers = Handlers(engine, store, settings)
-    app.bot_data["handlers"] = handlers
-
-    # 1. Commands, everywhere ("/ask@thisbot" in groups is understood by CommandHandler).
-    app.add_handler(CommandHandler("start", handlers.start))
-    app.add_handler(CommandHandler("help", handlers.help))
-    app.add_handler(CommandHandler("topics", handlers.topics))
-    app.add_handler(CommandHandler("source", handlers.source))
-    app.add_handler(CommandHandler("ask", handlers.ask))
-    # 2. Maintainers' commands: they check the sender against ADMIN_IDS themselves.
-    app.add_handler(CommandHandler("reload", handlers.reload))
-    app.add_handler(CommandHandler("unanswered", handlers.unanswered))
-    app.add_handler(CommandHandler("stats", handlers.stats))
-    # 3. Buttons and inline mode.
-    app.add_handler(CallbackQueryHandler(handlers.button))
-    app.add_handler(InlineQueryHandler(handlers.inline_query))
-    # 4. Free text: any text in private; in groups only when addressed (checked inside).
-    app.add_handler(
-        MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, handlers.private_text)
-    )
-    app.add_handler(MessageHandler(GROUPS & filters.TEXT & ~filters.COMMAND, handlers.group_text))
-    # 5. Anything else a person sends privately (stickers, photos, voice, unknown commands).
-    app.add_handler(
-        MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.not_text)
-    )
-    app.add_handler(MessageHandler(PRIVATE & filters.COMMAND, handlers.help))
-    # Channel posts are not questions to the bot: no handler takes them.
-    app.add_error_handler(handlers.error)
+    if settings.health_file is not None:
+        builder = builder.get_updates_request(LivenessRequest(settings.health_file))
+    # Flood limits (429) are waited out and retried, three times at most.
+    app: AppType = builder.rate_limiter(AIORateLimiter(max_retries=3)).build()
+    app.bot_data["handlers"] = Handlers(engine, store, settings)
     return app
 
 
-def handlers_of(app: Application) -> Handlers:
-    return app.bot_data["handlers"]
+def handlers_of(app: AppType) -> Handlers:
+    handlers: Handlers = app.bot_data["handlers"]
+    return handlers
 
 
-async def on_startup(app: Application) -> None:
-    """After getMe: publish the command menus and start watching the knowledge files.
+async def on_startup(app: AppType) -> None:
+    """After getMe: add the handlers, publish the command menus, watch the knowledge files.
 
-    `run_polling` calls it as `post_init`; the webhook server and the tests call it.
+    `run_polling` and the webhook server call it as `post_init`; the tests call it.
     """
     handlers = handlers_of(app)
+    app.add_handlers(handler_list(handlers, app.bot.bot, handlers.settings.admin_ids))
+    app.add_error_handler(handlers.error)
     await _publish_commands(app, handlers.settings)
     app.bot_data["watcher"] = asyncio.create_task(watch_knowledge(app), name="knowledge-watch")
 
 
-async def on_shutdown(app: Application) -> None:
+async def on_shutdown(app: AppType) -> None:
     """Stop the watcher and close the database (`post_shutdown`, or called directly)."""
     watcher = app.bot_data.pop("watcher", None)
     if watcher is not None:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
-    await asyncio.to_thread(handlers_of(app).store.close)
+    handlers = handlers_of(app)
+    await asyncio.to_thread(handlers.store.close)
+    if handlers.settings.health_file is not None:
+        health.clear(handlers.settings.health_file)
 
 
-async def _publish_commands(app: Application, settings: Settings) -> None:
+async def _publish_commands(app: AppType, settings: Settings) -> None:
     """The public menu for everyone; the admin menu only in each admin's private chat."""
     await app.bot.set_my_commands(PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
     for admin in sorted(settings.admin_ids):
@@ -155,7 +195,7 @@ async def _publish_commands(app: Application, settings: Settings) -> None:
             log.warning("Could not set the admin menu for %s: %s", admin, exc)
 
 
-async def watch_knowledge(app: Application) -> None:
+async def watch_knowledge(app: AppType) -> None:
     """Poll the knowledge files' stamps; reload on change, keep serving on a bad edit."""
     handlers = handlers_of(app)
     engine = handlers.engine
@@ -170,7 +210,7 @@ async def watch_knowledge(app: Application) -> None:
             log.exception("Knowledge watcher failed; retrying")
 
 
-async def report_reload(app: Application, outcome: ReloadOutcome) -> None:
+async def report_reload(app: AppType, outcome: ReloadOutcome) -> None:
     """Log a reload, and tell the admins when an edit was refused."""
     if outcome.ok:
         if outcome.changed:
@@ -208,7 +248,7 @@ def run(settings: Settings, *, webhook: bool = False) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_one_line_network_errors(redactor))
     try:
-        engine = Engine(settings.qa_path)
+        engine = Engine(settings.qa_file)
     except KnowledgeError as exc:
         for problem in exc.problems:
             log.error("%s", problem)
@@ -216,7 +256,7 @@ def run(settings: Settings, *, webhook: bool = False) -> int:
     store = Store(
         settings.database_path,
         max_rows=settings.unanswered_max_rows,
-        vote_key=(settings.vote_key or settings.token).reveal().encode(),
+        vote_key=settings.ballot_key,
     )
     app = build_application(settings, engine, store)
     log.info(
@@ -224,8 +264,6 @@ def run(settings: Settings, *, webhook: bool = False) -> int:
     )
     try:
         if webhook:
-            from bot.telegram.webhook import serve_webhook
-
             return asyncio.run(serve_webhook(app, settings))
         app.run_polling(
             allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGINT, signal.SIGTERM)

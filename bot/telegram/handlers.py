@@ -1,7 +1,9 @@
 """Short callbacks: take the text out of an update, ask the core, send what it rendered.
 
-Every reply goes through `_send`, which applies the keyboard and the reply rules (in
-groups, answer the asker's message). Nothing here decides what to answer.
+Which update reaches which callback is decided by the filters and patterns in
+`bot.telegram.app`; parse mode and link previews come from the application's `Defaults`.
+Every reply goes through `_send`, which adds the keyboard (in groups, Telegram's default
+quotes the asker's message). Nothing here decides what to answer.
 """
 
 from __future__ import annotations
@@ -15,22 +17,18 @@ from telegram import (
     InlineQueryResultArticle,
     InlineQueryResultsButton,
     InputTextMessageContent,
-    LinkPreviewOptions,
     Message,
-    MessageEntity,
     Update,
 )
-from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.config import Settings
+from bot.callbacks import ShowAnswer, ShowTopics, Vote, decode
 from bot.engine import Engine
+from bot.knowledge import Entry
+from bot.maintainers import build_report
 from bot.matching import MatchResult, Verdict
 from bot.replies import (
-    ANSWER_PREFIX,
-    TOPICS_PREFIX,
-    VOTE_PREFIX,
     Links,
     Reply,
     answer_reply,
@@ -41,8 +39,10 @@ from bot.replies import (
     result_reply,
     source_reply,
     topics_reply,
+    unanswered_reply,
     welcome_reply,
 )
+from bot.settings import Settings
 from bot.store import Store
 from bot.telegram.markup import keyboard
 
@@ -50,8 +50,6 @@ log = logging.getLogger(__name__)
 
 INLINE_RESULTS = 5
 INLINE_CACHE_SECONDS = 30
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-GROUPS = {ChatType.GROUP, ChatType.SUPERGROUP}
 
 NOT_TEXT = "I can only read text. Ask me a question about the article in words, or send /topics."
 NOT_ADMIN = "This command is for the bot's maintainers."
@@ -81,20 +79,11 @@ class Handlers:
             await self._answer_question(message, message.text, context)
 
     async def group_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """In a group, answer only when addressed: a mention of the bot or a reply to it."""
+        """In a group, a message addressed to the bot (a mention, or a reply to it)."""
         message = update.effective_message
         if not message or not message.text:
             return
-        username = context.bot.username
-        mentioned = _mentions(message, username)
-        replied = (
-            message.reply_to_message is not None
-            and message.reply_to_message.from_user is not None
-            and message.reply_to_message.from_user.id == context.bot.id
-        )
-        if not (mentioned or replied):
-            return
-        question = _strip_mention(message.text, username)
+        question = _strip_mention(message.text, context.bot.username)
         if not question.strip():
             await self._send(message, help_reply(self.engine.knowledge))
             return
@@ -151,27 +140,21 @@ class Handlers:
 
     async def reload(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/reload: load the knowledge files again now, and say what happened."""
-        message = update.effective_message
-        if not message or not await self._admin_only(update):
-            return
-        outcome = await asyncio.to_thread(self.engine.reload)
-        text = outcome.summary()
-        await self._send(message, Reply(fit_plain(text), text))
+        if message := update.effective_message:
+            outcome = await asyncio.to_thread(self.engine.reload)
+            text = outcome.summary()
+            await self._send(message, Reply(fit_plain(text), text))
 
     async def unanswered(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/unanswered: the ten most frequent questions the bot could not answer."""
-        message = update.effective_message
-        if not message or not await self._admin_only(update):
-            return
-        from bot.maintainers import unanswered_summary
-
-        text = await asyncio.to_thread(unanswered_summary, self.store, self.engine, 10)
-        await self._send(message, Reply(esc(text), text))
+        if message := update.effective_message:
+            report = await asyncio.to_thread(build_report, self.store, self.engine, 10)
+            await self._send(message, unanswered_reply(report))
 
     async def stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/stats: what is loaded and what has been recorded."""
         message = update.effective_message
-        if not message or not await self._admin_only(update):
+        if not message:
             return
         stats = await asyncio.to_thread(self.store.stats)
         knowledge = self.engine.knowledge
@@ -185,56 +168,73 @@ class Handlers:
         text = "\n".join(lines)
         await self._send(message, Reply(esc(text), text))
 
-    # --- buttons -----------------------------------------------------------------------
+    async def admin_in_group(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A maintainer's command in a group: the log is not for the group to see."""
+        if message := update.effective_message:
+            await self._send(message, Reply(esc(ADMIN_IN_PRIVATE), ADMIN_IN_PRIVATE))
 
-    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A pressed inline button: a suggested question, a topics page, or a vote."""
+    async def not_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A maintainer's command from anyone else: a one-line refusal, nothing more."""
+        if message := update.effective_message:
+            await self._send(message, Reply(esc(NOT_ADMIN), NOT_ADMIN))
+
+    # --- buttons (routed by the patterns of bot.callbacks) -----------------------------
+
+    async def show_answer(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A suggested, related or example question: send its answer (no quote)."""
         query = update.callback_query
-        if query is None:
+        action = decode(query.data) if query else None
+        if query is None or not isinstance(action, ShowAnswer):
             return
-        data = query.data or ""
         knowledge = self.engine.knowledge
-        message = query.message if isinstance(query.message, Message) else None
-        if data.startswith(ANSWER_PREFIX):
-            entry = knowledge.entry(data.removeprefix(ANSWER_PREFIX))
-            if entry is None:
-                await query.answer(GONE, show_alert=True)
-                return
-            await query.answer()
-            if message is not None:
-                reply = answer_reply(knowledge, entry, self._links(context))
-                await self._send(message, reply, quote=False)
-        elif data.startswith(TOPICS_PREFIX) and message is not None:
-            page = data.removeprefix(TOPICS_PREFIX)
-            reply = topics_reply(knowledge, int(page) if page.isdigit() else 0)
-            await query.answer()
-            try:
-                await message.edit_text(reply.html, reply_markup=keyboard(reply))
-            except BadRequest as exc:  # a double tap: the page is already shown
-                if "not modified" not in exc.message.lower():
-                    raise
-        elif data.startswith(VOTE_PREFIX):
-            await self._vote(update, data.removeprefix(VOTE_PREFIX))
-        else:
-            await query.answer()
+        entry = knowledge.entry(action.entry_id)
+        if entry is None:
+            await query.answer(GONE, show_alert=True)
+            return
+        await query.answer()
+        if isinstance(query.message, Message):
+            reply = answer_reply(knowledge, entry, self._links(context))
+            await self._send(query.message, reply, quote=False)
 
-    async def _vote(self, update: Update, payload: str) -> None:
+    async def show_topics(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """◀ / ▶ on the topics list: edit the message to show that page."""
+        query = update.callback_query
+        action = decode(query.data) if query else None
+        if query is None or not isinstance(action, ShowTopics):
+            return
+        await query.answer()
+        if not isinstance(query.message, Message):
+            return
+        reply = topics_reply(self.engine.knowledge, action.page)
+        try:
+            await query.message.edit_text(reply.html, reply_markup=keyboard(reply))
+        except BadRequest as exc:  # a double tap: the page is already shown
+            if "not modified" not in exc.message.lower():
+                raise
+
+    async def vote(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Count a 👍/👎 once per person and answer message (who voted is not stored)."""
         query = update.callback_query
-        assert query is not None
-        entry_id, _, direction = payload.rpartition(":")
+        action = decode(query.data) if query else None
+        if query is None or not isinstance(action, Vote):
+            return
         where = query.message
         if where is None:  # too old for Telegram to say which message it was
-            await query.answer("Thanks for the feedback!")
+            await query.answer(VOTE_THANKS["counted"])
             return
         outcome = await asyncio.to_thread(
             self.store.vote,
-            entry_id,
+            action.entry_id,
             message_key=f"{where.chat.id}:{where.message_id}",
             voter=str(query.from_user.id),
-            up=direction == "+",
+            up=action.up,
         )
         await query.answer(VOTE_THANKS[outcome.status])
+
+    async def unknown_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Data no pattern knows (an old keyboard, a tampered client): stop the spinner."""
+        if query := update.callback_query:
+            await query.answer()
 
     # --- inline mode -------------------------------------------------------------------
 
@@ -263,9 +263,7 @@ class Handlers:
                     id=entry.id,
                     title=entry.question,
                     description=entry.answer[:200],
-                    input_message_content=InputTextMessageContent(
-                        reply.html, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
-                    ),
+                    input_message_content=InputTextMessageContent(reply.html),
                     reply_markup=keyboard(reply),
                 )
             )
@@ -311,33 +309,15 @@ class Handlers:
             log.exception("Could not record an unanswered question")
 
     async def _send(self, message: Message, reply: Reply, *, quote: bool | None = None) -> None:
-        """Send `reply` in the message's chat; in groups it answers the asker's message."""
-        in_group = message.chat.type in GROUPS
-        await message.reply_html(
-            reply.html,
-            reply_markup=keyboard(reply),
-            link_preview_options=NO_PREVIEW,
-            do_quote=in_group if quote is None else quote and in_group,
-        )
-
-    async def _admin_only(self, update: Update) -> bool:
-        """Admin commands answer admins, and only in private: a group must not see the log."""
-        user, chat, message = update.effective_user, update.effective_chat, update.effective_message
-        if user is None or user.id not in self.settings.admin_ids:
-            refusal = NOT_ADMIN
-        elif chat is not None and chat.type != ChatType.PRIVATE:
-            refusal = ADMIN_IN_PRIVATE
-        else:
-            return True
-        if message:
-            await self._send(message, Reply(esc(refusal), refusal))
-        return False
+        """Send `reply` in the message's chat; `quote=None` is Telegram's default (groups
+        quote the asker's message, private chats do not)."""
+        await message.reply_text(reply.html, reply_markup=keyboard(reply), do_quote=quote)
 
     def _links(self, context: ContextTypes.DEFAULT_TYPE) -> Links:
         return Links(bot_username=context.bot.username)
 
 
-def _ranked_entries(result: MatchResult) -> list:
+def _ranked_entries(result: MatchResult) -> list[Entry]:
     """Entries worth offering inline, best first: the answer, then plausible runners-up."""
     if result.verdict is Verdict.SMALL_TALK or result.best is None:
         return []
@@ -348,18 +328,8 @@ def _ranked_entries(result: MatchResult) -> list:
     return seen
 
 
-def _mentions(message: Message, username: str | None) -> bool:
-    """Whether the message @mentions this bot (by username entity, case-insensitively)."""
-    if not username:
-        return False
-    target = f"@{username}".casefold()
-    for entity, text in message.parse_entities([MessageEntity.MENTION]).items():
-        if entity.type == MessageEntity.MENTION and text.casefold() == target:
-            return True
-    return False
-
-
 def _strip_mention(text: str, username: str | None) -> str:
+    """The question without the bot's @username (which filters.Mention found)."""
     if not username:
         return text
     return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE).strip()

@@ -11,7 +11,6 @@ import hmac
 import json
 import logging
 import signal
-import sys
 from typing import Any
 
 import tornado.web
@@ -19,8 +18,8 @@ from telegram import Update
 from telegram.ext import Application
 from tornado.httpserver import HTTPServer
 
-from bot.config import Settings
-from bot.telegram.app import on_shutdown, on_startup
+from bot import health
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 class UpdateHandler(tornado.web.RequestHandler):
     """POST /telegram: one update from Telegram, refused without the right secret."""
 
-    def initialize(self, app: Application, secret: str) -> None:
+    def initialize(self, app: Application[Any, Any, Any, Any, Any, Any], secret: str) -> None:
         self.app = app
         self.secret = secret
 
@@ -62,7 +61,7 @@ class UpdateHandler(tornado.web.RequestHandler):
 class HealthHandler(tornado.web.RequestHandler):
     """GET /healthz: 200 with what is served, for the load balancer."""
 
-    def initialize(self, app: Application) -> None:
+    def initialize(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         self.app = app
 
     def get(self) -> None:
@@ -77,7 +76,7 @@ class HealthHandler(tornado.web.RequestHandler):
         )
 
 
-def web_app(app: Application, secret: str) -> tornado.web.Application:
+def web_app(app: Application[Any, Any, Any, Any, Any, Any], secret: str) -> tornado.web.Application:
     return tornado.web.Application(
         [
             (WEBHOOK_PATH, UpdateHandler, {"app": app, "secret": secret}),
@@ -87,20 +86,15 @@ def web_app(app: Application, secret: str) -> tornado.web.Application:
     )
 
 
-async def serve_webhook(app: Application, settings: Settings) -> int:
+async def serve_webhook(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings) -> int:
     """Run until SIGINT/SIGTERM: set the webhook, serve, and shut down cleanly.
 
-    Whatever fails on the way up (Telegram refusing the URL, a port in use), the
+    The application's own `post_init` and `post_shutdown` hooks run as they do in polling
+    mode. Whatever fails on the way up (Telegram refusing the URL, a port in use), the
     application is stopped and the watcher and database closed before the error goes on.
+    The caller has checked that WEBHOOK_URL and WEBHOOK_SECRET are set.
     """
-    if not settings.webhook_url or not settings.webhook_secret:
-        print(
-            "error: webhook mode needs WEBHOOK_URL (the public https base URL) and "
-            "WEBHOOK_SECRET (1-256 characters: A-Z, a-z, 0-9, _ and -).",
-            file=sys.stderr,
-        )
-        return 2
-    secret = settings.webhook_secret.reveal()
+    secret = settings.webhook_secret.get_secret_value()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -108,13 +102,21 @@ async def serve_webhook(app: Application, settings: Settings) -> int:
     server: HTTPServer | None = None
     await app.initialize()
     try:
-        await on_startup(app)
+        if app.post_init:
+            await app.post_init(app)
         await app.start()
         url = settings.webhook_url.rstrip("/") + WEBHOOK_PATH
         await app.bot.set_webhook(url, secret_token=secret, allowed_updates=Update.ALL_TYPES)
         server = HTTPServer(web_app(app, secret))
         server.listen(settings.webhook_port, settings.webhook_listen)
         log.info("Webhook server on %s:%d", settings.webhook_listen, settings.webhook_port)
+        if settings.health_file is not None:
+            host = settings.webhook_listen
+            if host in {"0.0.0.0", "::", ""}:  # every address: ask over loopback
+                host = "127.0.0.1"
+            health.mark_webhook(
+                settings.health_file, f"http://{host}:{settings.webhook_port}{HEALTH_PATH}"
+            )
         await stop.wait()
     except OSError as exc:
         log.error("Cannot listen on %s:%d: %s", settings.webhook_listen, settings.webhook_port, exc)
@@ -124,6 +126,7 @@ async def serve_webhook(app: Application, settings: Settings) -> int:
             server.stop()
         if app.running:
             await app.stop()
-        await on_shutdown(app)
+        if app.post_shutdown:
+            await app.post_shutdown(app)
         await app.shutdown()
     return 0

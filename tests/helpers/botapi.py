@@ -15,15 +15,13 @@ keep-alive aware) on 127.0.0.1 that python-telegram-bot talks to through its rea
 What it emulates (``POST|GET /bot<token>/<method>``, method names case-insensitive):
 
 * bodies: ``application/x-www-form-urlencoded`` (what PTB sends: strings as-is,
-  everything else JSON-encoded), ``application/json``, ``multipart/form-data`` and
-  query strings.  Values are decoded like Telegram does (``chat_id`` -> int,
-  ``reply_markup`` -> dict, ...), and recorded decoded.
-* getMe, getUpdates (long polling with ``offset``/``limit``/``timeout``/
-  ``allowed_updates``), setWebhook, deleteWebhook, getWebhookInfo,
-  setMyCommands, getMyCommands, deleteMyCommands, sendMessage, editMessageText,
-  editMessageReplyMarkup, answerCallbackQuery, answerInlineQuery, sendChatAction,
-  close, logOut.  Anything else answers 404 ``Not Found: method not found``
-  unless a test registers it with :meth:`BotApiStandin.set_handler`.
+  everything else JSON-encoded), ``application/json`` and query strings. Values
+  are decoded like Telegram does (``chat_id`` -> int, ``reply_markup`` -> dict,
+  ...), and recorded decoded.
+* the methods the bot calls: getMe, getUpdates (long polling with ``offset``/
+  ``limit``/``timeout``/``allowed_updates``), setWebhook, deleteWebhook,
+  setMyCommands, sendMessage, editMessageText, answerCallbackQuery and
+  answerInlineQuery. Anything else answers 404 ``Not Found: method not found``.
 * answers ``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": N,
   "description": ...}`` with HTTP status N; wrong token -> 401 ``Unauthorized``.
 
@@ -63,8 +61,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from email import policy
-from email.parser import BytesParser
 from http import HTTPStatus
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
@@ -99,10 +95,6 @@ MAX_INLINE_RESULTS = 50
 MAX_INLINE_RESULT_ID_BYTES = 64
 # Update types Telegram leaves out when allowed_updates was never set (or set to []).
 _OPT_IN_UPDATES = _words("chat_member message_reaction message_reaction_count")
-_CHAT_ACTIONS = _words(
-    "typing upload_photo record_video upload_video record_voice upload_voice "
-    "upload_document choose_sticker find_location record_video_note upload_video_note"
-)
 _BUTTON_ACTIONS = _words(
     "url callback_data web_app login_url switch_inline_query switch_inline_query_current_chat "
     "switch_inline_query_chosen_chat copy_text callback_game pay"
@@ -578,26 +570,6 @@ def _parse_body(content_type: str, body: bytes) -> JSONDict:
         if not isinstance(decoded, dict):
             raise _bad_request("JSON request body must be an object")
         return decoded
-    if mime == "multipart/form-data":
-        header = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-        message = BytesParser(policy=policy.HTTP).parsebytes(header + body)
-        if not message.is_multipart():
-            raise _bad_request("can't parse multipart/form-data request body")
-        params: JSONDict = {}
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True) or b""
-            if not name:
-                continue
-            if part.get_filename() is not None:
-                params[str(name)] = {
-                    "filename": part.get_filename(),
-                    "content_type": part.get_content_type(),
-                    "data": payload,
-                }
-            else:
-                params[str(name)] = payload.decode("utf-8", "replace")
-        return params
     # Telegram treats anything else as a urlencoded form, which is what PTB sends.
     try:
         text = body.decode("utf-8")
@@ -622,13 +594,10 @@ class BotApiStandin:
         bot_first_name: str = "Article QA Bot",
         host: str = "127.0.0.1",
         strict_ampersand: bool = True,
-        strict_chats: bool = False,
     ) -> None:
         self.token = token
         self.host = host
         self.strict_ampersand = strict_ampersand
-        # True: sending to a chat no pushed update mentioned fails with "chat not found".
-        self.strict_chats = strict_chats
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 123456
         self.bot_user: JSONDict = {
             "id": bot_id,
@@ -666,18 +635,11 @@ class BotApiStandin:
             "getMe": self._get_me,
             "deleteWebhook": self._delete_webhook,
             "setWebhook": self._set_webhook,
-            "getWebhookInfo": self._get_webhook_info,
             "setMyCommands": self._set_my_commands,
-            "deleteMyCommands": self._delete_my_commands,
-            "getMyCommands": self._get_my_commands,
             "sendMessage": self._send_message,
             "editMessageText": self._edit_message_text,
-            "editMessageReplyMarkup": self._edit_message_reply_markup,
             "answerCallbackQuery": self._answer_callback_query,
             "answerInlineQuery": self._answer_inline_query,
-            "sendChatAction": self._send_chat_action,
-            "close": lambda params: True,
-            "logOut": lambda params: True,
         }
         self._handlers: dict[str, tuple[str, Handler]] = {
             name.lower(): (name, handler) for name, handler in builtin.items()
@@ -734,13 +696,6 @@ class BotApiStandin:
         return f"{self.base_url}/bot"
 
     # -- configuring behaviour ----------------------------------------------
-
-    def set_handler(self, method: str, handler: Handler) -> None:
-        """Implement (or override) ``method``: ``handler(params)`` returns the result.
-
-        The handler may be async and may raise :class:`BotApiError` to reject the call.
-        """
-        self._handlers[method.lower()] = (method, handler)
 
     def fail_next(
         self,
@@ -838,24 +793,6 @@ class BotApiStandin:
                     f"call(s), got {len(found)}; calls: {self._summary()}"
                 )
             await self._wait_changed(remaining)
-
-    async def wait_delivered(self, timeout: float = 5.0) -> None:
-        """Wait until getUpdates has handed out every pushed update (not yet handled!)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while any(u["update_id"] not in self._delivered for u in self._pending):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                waiting = [u["update_id"] for u in self._pending]
-                raise AssertionError(
-                    f"updates {waiting} not fetched within {timeout}s; calls: {self._summary()}"
-                )
-            await self._wait_changed(remaining)
-
-    @property
-    def pending_updates(self) -> list[JSONDict]:
-        """Updates not yet confirmed by a getUpdates ``offset``."""
-        return list(self._pending)
 
     def reset(self) -> None:
         """Forget recorded calls (state such as messages and updates stays)."""
@@ -1046,18 +983,6 @@ class BotApiStandin:
         }
         return self.push_message(voice=voice, **kwargs)
 
-    def push_document(
-        self, file_name: str = "article.pdf", mime_type: str = "application/pdf", **kwargs: Any
-    ) -> JSONDict:
-        """Queue a document (file) message."""
-        document = {
-            **self._file("document"),
-            "file_name": file_name,
-            "mime_type": mime_type,
-            "file_size": 12345,
-        }
-        return self.push_message(document=document, **kwargs)
-
     # -- building objects ---------------------------------------------------
 
     def _file(self, kind: str) -> JSONDict:
@@ -1102,8 +1027,6 @@ class BotApiStandin:
             raise _bad_request("chat_id is empty")
         if chat_id in self.chats:
             return self.chats[chat_id]
-        if self.strict_chats:
-            raise _bad_request("chat not found")
         defaults = {cid: kind for kind, cid in DEFAULT_CHAT_IDS.items()}
         if chat_id in defaults:
             kind = defaults[chat_id]
@@ -1351,18 +1274,6 @@ class BotApiStandin:
         self.webhook = {k: v for k, v in params.items() if k != "certificate"}
         return True
 
-    def _get_webhook_info(self, params: JSONDict) -> JSONDict:
-        info: JSONDict = {
-            "url": (self.webhook or {}).get("url", ""),
-            "has_custom_certificate": False,
-            "pending_update_count": len(self._pending),
-        }
-        if self.webhook:
-            info["max_connections"] = self.webhook.get("max_connections", 40)
-            if self.webhook.get("allowed_updates") is not None:
-                info["allowed_updates"] = self.webhook["allowed_updates"]
-        return info
-
     @staticmethod
     def _commands_key(params: JSONDict) -> tuple[str, str]:
         scope = params.get("scope") or {"type": "default"}
@@ -1386,13 +1297,6 @@ class BotApiStandin:
             {"command": c["command"], "description": c["description"]} for c in commands
         ]
         return True
-
-    def _delete_my_commands(self, params: JSONDict) -> bool:
-        self.commands.pop(self._commands_key(params), None)
-        return True
-
-    def _get_my_commands(self, params: JSONDict) -> list[JSONDict]:
-        return list(self.commands.get(self._commands_key(params), []))
 
     def _send_message(self, params: JSONDict) -> JSONDict:
         chat = self._chat_for_send(params.get("chat_id"))
@@ -1441,13 +1345,6 @@ class BotApiStandin:
             message, {"text": text, "entities": entities, "reply_markup": markup}
         )
 
-    def _edit_message_reply_markup(self, params: JSONDict) -> JSONDict | bool:
-        markup = self._reply_markup(params.get("reply_markup"))
-        message = self._target_message(params)
-        if message is None:
-            return True
-        return self._store_edit(message, {"reply_markup": markup})
-
     def _answer_callback_query(self, params: JSONDict) -> bool:
         if params.get("callback_query_id") not in self.callback_query_ids:
             raise _bad_request(
@@ -1490,12 +1387,6 @@ class BotApiStandin:
                     content.get("message_text"), content.get("parse_mode"), content.get("entities")
                 )
             self._reply_markup(result.get("reply_markup"))
-        return True
-
-    def _send_chat_action(self, params: JSONDict) -> bool:
-        self._chat_for_send(params.get("chat_id"))
-        if params.get("action") not in _CHAT_ACTIONS:
-            raise _bad_request("wrong parameter action in request")
         return True
 
     async def _get_updates(

@@ -1,0 +1,153 @@
+"""Every setting in one frozen pydantic-settings model, read from the environment.
+
+A `.env` file in the working folder is read too (the real environment wins over it), and
+so are Docker secrets: a file in /run/secrets named after the variable (the environment
+and `.env` win over it).
+Secrets are `SecretStr`s, so a token cannot leak through a repr or a log line. A bad
+value raises `ConfigError` with one line per variable: what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+SECRETS_DIR = Path("/run/secrets")
+"""Where Docker and Compose mount secrets (`--secret TELEGRAM_BOT_TOKEN`)."""
+SECRET_FIELDS = frozenset({"TELEGRAM_BOT_TOKEN", "WEBHOOK_SECRET", "VOTE_KEY"})
+"""Variables whose value an error message must not repeat."""
+
+
+def default_qa_file() -> Path:
+    """`./knowledge/qa.yaml` if it is there, else the checkout's beside the package (an
+    editable install run from elsewhere); if neither exists, `./knowledge/qa.yaml`, so the
+    error names the path a person expects."""
+    here = Path.cwd() / "knowledge" / "qa.yaml"
+    beside = Path(__file__).resolve().parent.parent / "knowledge" / "qa.yaml"
+    return beside if not here.is_file() and beside.is_file() else here
+
+
+def _user_ids(raw: object) -> object:
+    if not isinstance(raw, str):
+        return raw
+    parts = raw.replace(";", ",").replace(" ", ",").split(",")
+    try:
+        return frozenset(int(p) for p in parts if p)
+    except ValueError:
+        message = "must be Telegram user ids separated by commas, e.g. 12345,67890"
+        raise ValueError(message) from None
+
+
+def _https_url(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    if url and (scheme != "https" or not rest or rest.startswith("/") or " " in url):
+        raise ValueError("must be a public https:// URL (Telegram requires https)")
+    return url
+
+
+def _secret_token(secret: SecretStr) -> SecretStr:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{0,256}", secret.get_secret_value()):
+        raise ValueError(
+            "may only hold 1-256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule for "
+            "secret tokens)"
+        )
+    return secret
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """The bot's whole configuration; `Settings.from_env()` reads and checks it."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # VAR= in .env means "the default", as it always did
+        extra="ignore",
+        frozen=True,
+        str_strip_whitespace=True,
+        validate_by_name=True,
+        validate_default=False,
+    )
+
+    token: SecretStr = Field(SecretStr(""), validation_alias="TELEGRAM_BOT_TOKEN")
+    base_url: str = Field(DEFAULT_BASE_URL, validation_alias="TELEGRAM_BASE_URL")
+    qa_file: Path = Field(default_factory=default_qa_file, validation_alias="QA_FILE")
+    log_level: LogLevel = Field("INFO", validation_alias="LOG_LEVEL")
+    admin_ids: Annotated[frozenset[int], NoDecode, BeforeValidator(_user_ids)] = Field(
+        frozenset(), validation_alias="ADMIN_IDS"
+    )
+    database_path: Path = Field(Path("data/bot.sqlite3"), validation_alias="DATABASE_PATH")
+    unanswered_max_rows: int = Field(10_000, ge=1, validation_alias="UNANSWERED_MAX_ROWS")
+    reload_interval: float = Field(0.5, ge=0.05, validation_alias="RELOAD_INTERVAL")
+    vote_key: SecretStr = Field(SecretStr(""), validation_alias="VOTE_KEY")
+    """Keys the hash that allows one vote per person; the token when unset."""
+    webhook_url: Annotated[str, AfterValidator(_https_url)] = Field(
+        "", validation_alias="WEBHOOK_URL"
+    )
+    webhook_secret: Annotated[SecretStr, AfterValidator(_secret_token)] = Field(
+        SecretStr(""), validation_alias="WEBHOOK_SECRET"
+    )
+    webhook_listen: str = Field("0.0.0.0", validation_alias="WEBHOOK_LISTEN")
+    webhook_port: int = Field(8080, ge=1, le=65535, validation_alias="PORT")
+    health_file: Path | None = Field(None, validation_alias="HEALTH_FILE")
+    """Kept fresh by the running bot for `python -m bot health`; unset: no file."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def article_path(self) -> Path:
+        """The article always sits beside the Q&A file that quotes it."""
+        return self.qa_file.with_name("article.md")
+
+    @property
+    def ballot_key(self) -> bytes:
+        """The key for vote ballots: VOTE_KEY, else the token."""
+        return (self.vote_key or self.token).get_secret_value().encode()
+
+    @classmethod
+    def from_env(cls, *, secrets_dir: Path = SECRETS_DIR, **overrides: Any) -> Settings:
+        """Read the environment, `.env` and secret files; ConfigError names every malformed
+        variable."""
+        secrets = secrets_dir if secrets_dir.is_dir() else None
+        try:
+            return cls(_secrets_dir=secrets, **overrides)
+        except ValidationError as exc:
+            raise ConfigError("\n".join(_describe(error) for error in exc.errors())) from None
+
+
+_FIXES = {
+    "LOG_LEVEL": "is not a log level; use DEBUG, INFO, WARNING or ERROR",
+    "UNANSWERED_MAX_ROWS": "must be a whole number, at least 1",
+    "RELOAD_INTERVAL": "must be a number of seconds, at least 0.05",
+    "PORT": "must be a whole number from 1 to 65535",
+}
+
+
+def _describe(error: Any) -> str:
+    """One line for one bad variable: `NAME='value' must be ...`."""
+    name = str(error["loc"][0]).upper() if error["loc"] else "a setting"
+    value = "" if name in SECRET_FIELDS else f"={error.get('input')!r}"
+    if error["type"] == "value_error":
+        problem = str(error["ctx"]["error"])
+    else:
+        problem = _FIXES.get(name, error["msg"])
+    return f"{name}{value} {problem}"

@@ -1,0 +1,6 @@
+"""Helpers the tests import (fixtures live in conftest.py, which nothing imports).
+
+botapi     the Bot API stand-in: a real HTTP server on loopback
+running    the whole bot polling the stand-in, and its settings
+waiting    wait for a condition with a deadline, instead of sleeping
+"""
