@@ -27,6 +27,11 @@ from bot.yamlfile import line_of, parse_yaml
 class Features:
     """What the matcher knows about its best entry for one question."""
 
+    agree: float
+    """1 when a second, independent view (character n-grams, `bot.chargrams`) picks the
+    same best entry as the word view."""
+    char_similarity: float
+    """How close the question is to its nearest entry in that second view, 0-1."""
     score: float
     """The blended match score, 0-1."""
     margin: float

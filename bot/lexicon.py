@@ -1,10 +1,11 @@
 """The article's own language, as data: names, synonyms, shorthand and filler.
 
 `knowledge/lexicon.yaml` tells the matcher what the code cannot know about one article:
-that "ISKP" and "Islamic State Khorasan" are ISIS-K, that "US" is a country but "us" a
-pronoun, that "casualties" means the dead. The file is checked like the Q&A file (one
-pydantic model, file:line problems, a generated JSON Schema) and compiled into an
-immutable `Lexicon` of word-sequence tables. Nothing here imports `telegram`.
+that "N.A.T.O." and "North Atlantic Treaty Organization" are NATO, that "US" is a
+country but "us" a pronoun, that "casualties" means the dead. The file is checked like
+the Q&A file (one pydantic model, file:line problems, a generated JSON Schema) and is
+compiled into an immutable `Lexicon` of word-sequence tables. Nothing here imports
+`telegram`.
 """
 
 from __future__ import annotations
@@ -50,13 +51,13 @@ class Term(BaseModel):
 
     term: TermToken = Field(
         description="The one token the matcher uses for every way of saying it "
-        "(lowercase letters and digits, e.g. 'isisk')."
+        "(lowercase letters and digits, e.g. 'nato')."
     )
     kind: TermKind = Field(default=TermKind.WORD, description="actor, name or word.")
     says: tuple[Phrase, ...] = Field(
         default=(),
         description="Ways of writing it, matched as whole words in any case, hyphens and "
-        "punctuation ignored: 'ISIS-K', 'Islamic State Khorasan', 'iskp'.",
+        "punctuation ignored: 'NATO', 'North Atlantic Treaty Organization', 'N.A.T.O.'.",
     )
     says_exactly: tuple[Phrase, ...] = Field(
         default=(),
@@ -93,7 +94,7 @@ class LexiconFile(BaseModel):
 
 
 _FIELD_HELP = {
-    "term": "one lowercase token such as 'isisk'",
+    "term": "one lowercase token such as 'nato'",
     "kind": "actor, name or word",
     "says": "a list of phrases, one '- ' item per line",
     "says_exactly": "a list of phrases that count only as capitalised, such as 'US'",
@@ -197,9 +198,9 @@ class Lexicon:
         """Replace every phrase of the lexicon in `typed` (words as typed) by its term.
 
         Longest match first at each position; repeated until nothing changes, so phrases
-        compose ("Islamic State" -> isis, then "isis k" -> isisk). Returns lowercase words;
-        filler phrases vanish. `shouted` (default: judged from `typed`) turns off the
-        phrases that count only in their own capitalisation.
+        compose ("United Nations" -> un, then "un security council" -> unsc). Returns
+        lowercase words; filler phrases vanish. `shouted` (default: judged from `typed`)
+        turns off the phrases that count only in their own capitalisation.
         """
         if shouted is None:
             shouted = is_shouted(typed)

@@ -17,47 +17,30 @@ focus word, "weather", is one no entry covers, and it is declined. Nothing here 
 
 from __future__ import annotations
 
-import heapq
 import math
 import re
-from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
+from bot.chargrams import CharGramIndex
 from bot.decision import Calibration, Features
 from bot.knowledge import Entry, Gap, Knowledge
+from bot.ranking import Scored, build_index
 from bot.smalltalk import SmallTalk, detect_small_talk
 from bot.text import STOP_WORDS, plain, stem, tokens, words
 from bot.wordlist import is_common_word, zipf
 
-PHRASING_WEIGHT = 0.8
-"""Share of the token score from the best phrasing; the rest is coverage."""
-SPELLING_WEIGHT = 0.3
-"""Share of the confidence from character-level similarity to the closest phrasing, as
-typed (names unmerged): it separates two names the lexicon merges ("NATO", "the alliance")."""
-UNKNOWN_FACTOR = 1.0
-"""A word the knowledge never uses weighs this many times the rarest known word."""
-NAME_FACTOR = 0.7
-"""Names (of groups, places, years...) weigh at least this share of the rarest word's
-weight, however many entries use them: "who founded group A" must not pass for "who
-founded group B" just because both names are common in the file."""
-ACTOR_MISS_PENALTY = 0.7
-"""Each actor the question names (the lexicon's `kind: actor` terms) that an entry
-never mentions scales the entry's score by this."""
-RECALL_BIAS = 1.25
-"""How much more the phrasing's words found count than the question's words explained."""
 GAP_COVERAGE = 0.75
 """A question the article does not answer is named only when its phrasings explain this
-share of the question: "weather in Paris" is no question about the weather in Kabul."""
+share of the question: "weather in Paris" is no question about the weather in the city
+the article names."""
 NEAR_COPY = 90
 """Token-set similarity at which a phrasing counts as a near copy of a question."""
 RANKED = 4
 """How many entries a reading keeps: the best, and the runners-up to offer."""
-RESCORED = 12
-"""How many of the best token-scored entries get the (slower) character-level look."""
 
 MAX_QUESTION_CHARS = 500
 """Longer input is cut: no real question is longer, and it bounds the work per message."""
@@ -126,34 +109,6 @@ class MatchResult:
         return self.best.score if self.best else 0.0
 
 
-@dataclass(slots=True)
-class _Index:
-    """Inverted indexes over the entries, built once per loaded knowledge."""
-
-    idf: dict[str, float] = field(default_factory=dict)
-    unknown_weight: float = 1.0
-    phrasing_owner: list[int] = field(default_factory=list)
-    phrasing_weight: list[float] = field(default_factory=list)
-    phrasing_postings: dict[str, list[int]] = field(default_factory=dict)
-    entry_postings: dict[str, list[int]] = field(default_factory=dict)
-    plain_phrasings: list[tuple[str, ...]] = field(default_factory=list)
-    phrasing_ids: list[range] = field(default_factory=list)
-    """Each document's phrasings' positions (their order in `phrasing_owner`)."""
-    flat_phrasings: list[str] = field(default_factory=list)
-    """Every phrasing's `plain` form, by position."""
-    entry_tokens: list[frozenset[str]] = field(default_factory=list)
-    """Every token of each entry: phrasings, answer and quote."""
-    lexicon: frozenset[str] = frozenset()
-    """Every word of the knowledge as typed (names unmerged): what spelling is checked against."""
-    word_list: list[str] = field(default_factory=list)
-    actors: frozenset[str] = frozenset()
-    """The stemmed tokens of the lexicon's actors (groups, countries, people)."""
-    names: frozenset[str] = frozenset()
-    """The stemmed tokens of every name and number of the article and lexicon."""
-    known: frozenset[str] = frozenset()
-    """Every stemmed token of the entries and the article: what the knowledge speaks of."""
-
-
 class Matcher:
     """Answers `match(question)` for one immutable `Knowledge`; rebuild it on reload."""
 
@@ -161,8 +116,9 @@ class Matcher:
         self.knowledge = knowledge
         self.calibration = calibration or knowledge.calibration
         self._entries = knowledge.entries
-        self._index = _build_index(knowledge)
+        self._index = build_index(knowledge)
         self._gap_start = len(knowledge.entries)
+        self._chargrams = CharGramIndex([e.phrasings for e in knowledge.entries])
         """Documents from here on are the gaps (`not_in_article`), not entries."""
 
     # --- public ------------------------------------------------------------------------
@@ -215,7 +171,7 @@ class Matcher:
         query_words = words(text, self.knowledge.lexicon, self._correct)
         query = [stem(w) for w in query_words]
         typed = plain(text)
-        everything = self._score(query, typed, limit=RESCORED, hidden=hidden)
+        everything = self._index.score(query, typed, hidden=hidden)
         scored = [s for s in everything if s.index < self._gap_start][:RANKED]
         gap = next((s for s in everything if s.index >= self._gap_start), None)
         if not scored:
@@ -229,21 +185,24 @@ class Matcher:
         query_words: list[str],
         query: list[str],
         typed: str,
-        scored: list[_Scored],
-        gap: _Scored | None,
+        scored: list[Scored],
+        gap: Scored | None,
         hidden: frozenset[int],
     ) -> Features:
         """The signals the decision weighs, about the best entry."""
         index, top = self._index, scored[0]
         distinct = set(query)
         runner_up = scored[1].score if len(scored) > 1 else 0.0
-        entry_tokens = index.entry_tokens[top.index]
+        doc_tokens = index.doc_tokens[top.index]
         foreign = {w for w in query_words if stem(w) not in index.known and is_common_word(w)}
-        missed = {w for w in query_words if stem(w) not in entry_tokens}
+        missed = {w for w in query_words if stem(w) not in doc_tokens}
         rare = {w for w in missed if zipf(w) < COMMON_ZIPF}
         named = {w for w in query_words if stem(w) in index.names}
         focus = _focus(query_words, named)
+        char_best, char_similarity = self._chargrams.best(typed)
         return Features(
+            agree=float(char_best == top.index),
+            char_similarity=char_similarity,
             score=top.score / 100,
             margin=(top.score - runner_up) / 100,
             gap_margin=(top.score - (gap.score if gap else 0.0)) / 100,
@@ -252,21 +211,17 @@ class Matcher:
             recall=top.recall,
             coverage=top.coverage,
             spelling=top.spelling / 100,
-            uncovered=float(sum(1 for t in distinct if t not in entry_tokens)),
+            uncovered=float(sum(1 for t in distinct if t not in doc_tokens)),
             foreign=float(len(foreign)),
             miss_rare=float(len(rare - named)),
             miss_common=float(len(missed - rare - named)),
-            focus_miss=float(any(stem(w) not in entry_tokens for w in focus)),
+            focus_miss=float(any(stem(w) not in doc_tokens for w in focus)),
             name_miss=float(len(missed & named)),
             actor_miss=float(top.actor_miss),
             exact=float(
                 any(
-                    typed == phrasing and p not in hidden
-                    for phrasing, p in zip(
-                        index.plain_phrasings[top.index],
-                        index.phrasing_ids[top.index],
-                        strict=True,
-                    )
+                    index.flat_phrasings[p] == typed and p not in hidden
+                    for p in index.phrasing_range(top.index)
                 )
             ),
             lone=float(not self._specific(query)),
@@ -275,95 +230,15 @@ class Matcher:
 
     def rank(self, query: list[str], typed: str = "", limit: int = 4) -> list[Candidate]:
         """The `limit` best entries for tokenised `query` (`typed`: its `plain` form)."""
-        scored = self._score(query, typed, limit=RESCORED)
+        scored = self._index.score(query, typed)
         entries = [s for s in scored if s.index < self._gap_start][:limit]
         return [Candidate(self._entries[s.index], s.score, s.index) for s in entries]
-
-    def _score(
-        self,
-        query: list[str],
-        typed: str = "",
-        limit: int = RANKED,
-        hidden: frozenset[int] = frozenset(),
-    ) -> list[_Scored]:
-        """The `limit` best documents (entries, then gaps) with the parts of their score."""
-        if not query:
-            return []
-        weights = {t: self._weight(t) for t in set(query)}
-        total = sum(weights.values())
-        index = self._index
-        overlap: dict[int, float] = defaultdict(float)
-        for token, weight in weights.items():
-            for p in index.phrasing_postings.get(token, ()):
-                overlap[p] += weight
-        coverage: dict[int, float] = defaultdict(float)
-        for token, weight in weights.items():
-            for e in index.entry_postings.get(token, ()):
-                coverage[e] += weight
-        best_phrasing: dict[int, float] = defaultdict(float)
-        best_parts: dict[int, tuple[float, float]] = {}
-        beta2 = RECALL_BIAS**2
-        for p, shared in overlap.items():
-            if p in hidden:
-                continue
-            # F-measure of the phrasing's words found (recall) and the question's words
-            # explained (precision); recall counts more, as questions carry extra words.
-            recall, precision = shared / index.phrasing_weight[p], shared / total
-            dice = (1 + beta2) * precision * recall / (beta2 * precision + recall)
-            owner = index.phrasing_owner[p]
-            if dice > best_phrasing[owner]:
-                best_phrasing[owner] = dice
-                best_parts[owner] = (precision, recall)
-        scores = (
-            (
-                100
-                * (
-                    PHRASING_WEIGHT * best_phrasing.get(e, 0.0)
-                    + (1 - PHRASING_WEIGHT) * covered / total
-                ),
-                -e,
-            )
-            for e, covered in coverage.items()
-        )
-        rescored = []
-        actors = [t for t in weights if t in self._index.actors]
-        for score, negative in heapq.nlargest(RESCORED, scores):
-            e = -negative  # ties go to the entry that comes first in the file
-            unmentioned = sum(1 for t in actors if t not in index.entry_tokens[e])
-            score *= ACTOR_MISS_PENALTY**unmentioned  # "who founded A" is not B's answer
-            spelling = max(
-                (
-                    fuzz.ratio(typed, phrasing)
-                    for phrasing, p in zip(
-                        index.plain_phrasings[e], index.phrasing_ids[e], strict=True
-                    )
-                    if p not in hidden
-                ),
-                default=0.0,
-            )
-            blended = (1 - SPELLING_WEIGHT) * score + SPELLING_WEIGHT * spelling
-            rescored.append(
-                _Scored(
-                    e,
-                    round(blended, 1),
-                    best_phrasing.get(e, 0.0),
-                    coverage[e] / total,
-                    spelling,
-                    unmentioned,
-                    *best_parts.get(e, (0.0, 0.0)),
-                )
-            )
-        rescored.sort(key=lambda s: (-s.score, s.index))
-        return rescored[:limit]
 
     def query_tokens(self, text: str) -> list[str]:
         """Stemmed content tokens of `text`, misspellings corrected to known words."""
         return tokens(text, self.knowledge.lexicon, self._correct)
 
     # --- private -----------------------------------------------------------------------
-
-    def _weight(self, token: str) -> float:
-        return self._index.idf.get(token, self._index.unknown_weight)
 
     def _correct(self, word: str) -> str:
         """The nearest known word, for unknown words long enough that a near miss is a typo.
@@ -390,9 +265,9 @@ class Matcher:
         distinct = set(query)
         if len(distinct) != 1:
             return True
-        return len(self._index.entry_postings.get(next(iter(distinct)), ())) <= 1
+        return self._index.entries_using(next(iter(distinct))) <= 1
 
-    def _gap_wins(self, gap: _Scored, reading: _Reading) -> bool:
+    def _gap_wins(self, gap: Scored, reading: _Reading) -> bool:
         """Whether the question is one the article does not answer: a listed gap explains
         it better than any entry, and asks for something (a word) the best entry lacks."""
         if not reading.scored:
@@ -400,9 +275,9 @@ class Matcher:
         top = reading.scored[0]
         if gap.score <= top.score or gap.coverage < GAP_COVERAGE:
             return False
-        gap_tokens = self._index.entry_tokens[gap.index]
-        entry_tokens = self._index.entry_tokens[top.index]
-        return any(t in gap_tokens and t not in entry_tokens for t in reading.query)
+        gap_tokens = self._index.doc_tokens[gap.index]
+        doc_tokens = self._index.doc_tokens[top.index]
+        return any(t in gap_tokens and t not in doc_tokens for t in reading.query)
 
     def _decide(self, question: str, reading: _Reading) -> MatchResult:
         """Answer, ask or decline, by the calibrated probability that the best entry is right."""
@@ -438,31 +313,15 @@ class Matcher:
 
 
 @dataclass(frozen=True, slots=True)
-class _Scored:
-    """One entry's score for a question, with the parts the decision looks at."""
-
-    index: int
-    score: float
-    phrasing: float
-    coverage: float
-    spelling: float
-    actor_miss: int
-    precision: float = 0.0
-    """Share of the question's weight the best phrasing explains."""
-    recall: float = 0.0
-    """Share of the best phrasing's weight the question contains."""
-
-
-@dataclass(frozen=True, slots=True)
 class _Reading:
     """One way of reading a message (the whole, or a clause) and what it matched."""
 
     text: str
     query: list[str]
-    scored: list[_Scored]
+    scored: list[Scored]
     features: Features | None
     confidence: float
-    gap: _Scored | None = None
+    gap: Scored | None = None
     """The best-scoring question the article does not answer, if any matched."""
 
 
@@ -495,88 +354,3 @@ _QUESTION = re.compile(
 def _asks(text: str) -> bool:
     """Whether what is left after a greeting reads as a question of its own."""
     return bool(_QUESTION.search(text))
-
-
-def _build_index(knowledge: Knowledge) -> _Index:
-    index = _Index()
-    entry_tokens: list[set[str]] = []
-    phrasing_tokens: list[set[str]] = []
-    lexicon: set[str] = set(knowledge.lexicon.words)
-    vocabulary: dict[str, str] = {}
-
-    def tokenise(text: str) -> set[str]:
-        lexicon.update(plain(text).split())
-        found = set()
-        for word in words(text, knowledge.lexicon):
-            vocabulary.setdefault(word, stem(word))
-            found.add(vocabulary[word])
-        return found
-
-    for e, entry in enumerate(knowledge.entries):
-        everything: set[str] = set()
-        start = len(phrasing_tokens)
-        for phrasing in entry.phrasings:
-            toks = tokenise(phrasing)
-            phrasing_tokens.append(toks)
-            index.phrasing_owner.append(e)
-            everything |= toks
-        everything |= tokenise(entry.answer) | tokenise(knowledge.quote_of(entry))
-        entry_tokens.append(everything)
-        index.plain_phrasings.append(tuple(plain(p) for p in entry.phrasings))
-        index.phrasing_ids.append(range(start, len(phrasing_tokens)))
-    tokenise(knowledge.article.title)
-    tokenise(knowledge.article.body)
-    index.known = frozenset(vocabulary.values())
-    n = max(len(entry_tokens), 1)
-    for g, gap in enumerate(knowledge.gaps, start=len(entry_tokens)):
-        everything = set()
-        start = len(phrasing_tokens)
-        for phrasing in gap.phrasings:
-            toks = tokenise(phrasing)
-            phrasing_tokens.append(toks)
-            index.phrasing_owner.append(g)
-            everything |= toks
-        entry_tokens.append(everything)
-        index.plain_phrasings.append(tuple(plain(p) for p in gap.phrasings))
-        index.phrasing_ids.append(range(start, len(phrasing_tokens)))
-
-    df: dict[str, int] = defaultdict(int)
-    for toks in entry_tokens[:n]:  # rarity among the entries; gaps are not answers
-        for t in toks:
-            df[t] += 1
-    rarest = math.log(1 + n)
-    index.idf = {t: math.log(1 + n / c) for t, c in df.items()}
-    for stem_ in set(vocabulary.values()) - index.idf.keys():
-        index.idf[stem_] = rarest  # in the article (or a gap) but in no entry: still rare
-    index.entry_tokens = [frozenset(toks) for toks in entry_tokens]
-    index.names = frozenset(_names(knowledge))
-    for name in index.names & index.idf.keys():
-        index.idf[name] = max(index.idf[name], NAME_FACTOR * rarest)
-    index.unknown_weight = UNKNOWN_FACTOR * rarest
-    for p, toks in enumerate(phrasing_tokens):
-        index.phrasing_weight.append(sum(index.idf[t] for t in toks))
-        for t in toks:
-            index.phrasing_postings.setdefault(t, []).append(p)
-    for e, toks in enumerate(entry_tokens):
-        for t in toks:
-            index.entry_postings.setdefault(t, []).append(e)
-    index.flat_phrasings = [p for doc in index.plain_phrasings for p in doc]
-    index.lexicon = frozenset(lexicon)
-    index.actors = frozenset(stem(a) for a in knowledge.lexicon.actors)
-    index.word_list = sorted(w for w in lexicon if len(w) >= 4 and not w.isdigit())
-    return index
-
-
-_CAPITALISED = re.compile(r"(?<=[\w,;:)] )[A-Z][\w-]+|\d+")
-
-
-def _names(knowledge: Knowledge) -> set[str]:
-    """Tokens of the names and numbers in the article: words capitalised inside sentences
-    and never written in lower case (a city, not the "Province" of a title)."""
-    text = knowledge.article.text
-    found = set(knowledge.lexicon.names)
-    for sentence in knowledge.article.sentences():
-        for name in _CAPITALISED.findall(sentence):
-            if not re.search(rf"\b{re.escape(name.lower())}", text):
-                found.update(tokens(name, knowledge.lexicon))
-    return found

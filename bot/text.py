@@ -24,11 +24,11 @@ _stemmer = snowballstemmer.stemmer("english")
 
 STOP_WORDS = frozenset(
     """
-    a about above after again all am an and any are aren't as at be because been
-    before being below between both but by can could did do does doing don't down during
+    a about above again all am an and any are aren't as at be because been
+    being below between both but by can could did do does doing don't down during
     each few for from further had has have having he her here hers herself him himself his
     i i'm if in into is isn't it it's its itself just let's me more most my myself no nor
-    not of off on once only or other ought our ours ourselves out over own same she should
+    not of off on once only or ought our ours ourselves out over own she should
     so some such than that that's the their theirs them themselves then there there's
     these they this those through to too under until up very was we were
     while whom with would you your yours yourself yourselves s t d ll m re ve y

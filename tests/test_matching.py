@@ -8,7 +8,8 @@ import pytest
 
 from bot.knowledge import load_knowledge
 from bot.lexicon import Lexicon
-from bot.matching import ACTOR_MISS_PENALTY, MAX_QUESTION_CHARS, Matcher, Verdict
+from bot.matching import MAX_QUESTION_CHARS, Matcher, Verdict
+from bot.ranking import ACTOR_MISS_PENALTY
 from bot.smalltalk import SmallTalk
 from bot.text import tokens, words
 
