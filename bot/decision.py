@@ -32,6 +32,12 @@ class Features:
     same best entry as the word view."""
     char_similarity: float
     """How close the question is to its nearest entry in that second view, 0-1."""
+    kind_miss: float
+    """1 when the question asks for a number or a time ("how many", "when") and the entry's
+    answer states none: "how much money did they lose" against "they lost money"."""
+    reversed: float
+    """1 when the question names two actors in the opposite order to the entry's closest
+    phrasing: "what do B think of A" against "what does A think of B"."""
     score: float
     """The blended match score, 0-1."""
     margin: float

@@ -54,6 +54,9 @@ COMMON_ZIPF = 4.5
 """Words at least this common (Zipf) are everyday words; rarer ones carry the question."""
 QUESTION_WORDS = frozenset("who whom whose what when where why how which howmany howmuch".split())
 """Words that open a question: what follows them is what it asks for."""
+_ASKS_NUMBER = frozenset({stem("howmany"), stem("howmuch")})
+_ASKS_DATE = frozenset({stem("when"), stem("year")})
+"""Question tokens that ask for a number or a time ("how many", "when", "what year")."""
 CLAUSE_MIN_WORDS = 12
 """Messages this long are also read clause by clause: the question hides in filler."""
 
@@ -200,7 +203,17 @@ class Matcher:
         named = {w for w in query_words if stem(w) in index.names}
         focus = _focus(query_words, named)
         char_best, char_similarity = self._chargrams.best(typed)
+        asked = {"number"} if distinct & _ASKS_NUMBER else set()
+        asked |= {"date"} if distinct & _ASKS_DATE else set()
+        question_actors = tuple(dict.fromkeys(t for t in query if t in index.actors))
+        phrasing_actors = index.phrasing_actors[top.best_at] if top.best_at >= 0 else ()
         return Features(
+            kind_miss=float(bool(asked - index.answer_gives[top.index])),
+            reversed=float(
+                len(question_actors) >= 2
+                and len(phrasing_actors) >= 2
+                and question_actors[:2] == phrasing_actors[1::-1]
+            ),
             agree=float(char_best == top.index),
             char_similarity=char_similarity,
             score=top.score / 100,

@@ -63,6 +63,8 @@ class Scored:
     """Share of the question's weight the best phrasing explains."""
     recall: float = 0.0
     """Share of the best phrasing's weight the question contains."""
+    best_at: int = -1
+    """The position of the best phrasing."""
 
 
 @dataclass(slots=True)
@@ -93,6 +95,10 @@ class SearchIndex:
     """The stemmed tokens of every name and number of the article and lexicon."""
     known: frozenset[str] = frozenset()
     """Every stemmed token of the entries and the article: what the knowledge speaks of."""
+    phrasing_actors: list[tuple[str, ...]] = field(default_factory=list)
+    """Each phrasing's actors in the order it names them ("what A thinks of B": A, B)."""
+    answer_gives: list[frozenset[str]] = field(default_factory=list)
+    """What each entry's answer states: "number" and/or "date" (see `_gives`)."""
 
     @property
     def documents(self) -> int:
@@ -167,6 +173,7 @@ class SearchIndex:
                     unmentioned,
                     float(precision[j]) if dice[j] > 0 else 0.0,
                     float(recall[j]) if dice[j] > 0 else 0.0,
+                    j,
                 )
             )
         rescored.sort(key=lambda s: (-s.score, s.index))
@@ -204,21 +211,30 @@ def build_index(knowledge: Knowledge) -> SearchIndex:
     lexicon: set[str] = set(knowledge.lexicon.words)
     vocabulary: dict[str, str] = {}
 
-    def tokenise(text: str) -> set[str]:
+    def tokenise_in_order(text: str) -> list[str]:
         lexicon.update(plain(text).split())
-        found = set()
+        found = []
         for word in words(text, knowledge.lexicon):
             vocabulary.setdefault(word, stem(word))
-            found.add(vocabulary[word])
+            found.append(vocabulary[word])
         return found
+
+    def tokenise(text: str) -> set[str]:
+        return set(tokenise_in_order(text))
+
+    actor_stems = {stem(a) for a in knowledge.lexicon.actors}
 
     def add(phrasings: tuple[str, ...], extra: set[str]) -> None:
         doc = len(doc_tokens)
         starts.append(len(phrasing_tokens))
         everything = set(extra)
         for phrasing in phrasings:
-            toks = tokenise(phrasing)
+            ordered = tokenise_in_order(phrasing)
+            toks = set(ordered)
             phrasing_tokens.append(toks)
+            index.phrasing_actors.append(
+                tuple(dict.fromkeys(t for t in ordered if t in actor_stems))
+            )
             owners.append(doc)
             everything |= toks
         doc_tokens.append(everything)
@@ -226,6 +242,7 @@ def build_index(knowledge: Knowledge) -> SearchIndex:
 
     for entry in knowledge.entries:
         add(entry.phrasings, tokenise(entry.answer) | tokenise(knowledge.quote_of(entry)))
+        index.answer_gives.append(_gives(entry.answer))
     tokenise(knowledge.article.title)
     tokenise(knowledge.article.body)
     index.known = frozenset(vocabulary.values())
@@ -258,6 +275,30 @@ def build_index(knowledge: Knowledge) -> SearchIndex:
     index.actors = frozenset(stem(a) for a in knowledge.lexicon.actors)
     index.word_list = sorted(w for w in lexicon if len(w) >= 4 and not w.isdigit())
     return index
+
+
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+    r"thirty|forty|fifty|hundred|thousand|million|dozens?|century|half)\b",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    r"\b(?:\d{3,4}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|"
+    r"february|march|april|may|june|july|august|september|october|november|december|"
+    r"century|years?|ago|last month|today|yesterday)\b",
+    re.IGNORECASE,
+)
+
+
+def _gives(answer: str) -> frozenset[str]:
+    """What kind of fact an answer states, for questions that ask for one: a number
+    ("how many...") or a time ("when..."). An answer with neither cannot answer them."""
+    kinds = set()
+    if _NUMBER.search(answer):
+        kinds.add("number")
+    if _DATE.search(answer):
+        kinds.add("date")
+    return frozenset(kinds)
 
 
 def _postings(token_sets: list[set[str]]) -> dict[str, Ints]:
