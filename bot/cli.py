@@ -106,7 +106,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     for question in questions:
         if not question.strip():
             continue
-        result = engine.ask(question)
+        result = engine.ask(question, previous=args.previous)
         if args.json:
             print(json.dumps(result_json(result, engine), ensure_ascii=False), flush=True)
         else:
@@ -136,6 +136,7 @@ def result_json(result: MatchResult, engine: Engine) -> dict[str, object]:
         ],
         "small_talk": result.small_talk.value if result.small_talk else None,
         "not_in_article": result.gap.id if result.gap else None,
+        "follow_up_to": result.context,
     }
 
 
@@ -147,6 +148,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Ask me about “{knowledge.article.title}”.")
     print("Commands: /topics, /source, /help, /quit. A number picks a suggestion.\n")
     choices: list[str] = []
+    previous: str | None = None  # the last entry answered: follow-ups are read after it
     while True:
         try:
             line = input("you> " if interactive else "")
@@ -173,9 +175,11 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             entry = knowledge.entry(choices[int(text) - 1])
             if entry is not None:
                 text = entry.question
-        result = engine.ask(text)
+        result = engine.ask(text, previous=previous)
         reply = result_reply(knowledge, result)
         choices = [c.entry.id for c in result.suggestions] if not result.matched else []
+        if result.matched and result.best is not None:
+            previous = result.best.entry.id
         print(f"bot> {reply.plain}\n")
 
 
@@ -318,6 +322,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer questions once and exit")
     p.add_argument("question", nargs="*", help="questions (default: one per line on stdin)")
     p.add_argument("--json", action="store_true", help="write one JSON object per line")
+    p.add_argument(
+        "--previous", metavar="ID", help="the entry answered just before (for follow-ups)"
+    )
     p.set_defaults(handler=cmd_ask)
 
     p = sub.add_parser("validate", help="check the Q&A file against the article")

@@ -70,8 +70,9 @@ class Engine:
         """The served snapshot; it lives in the matcher so one assignment swaps both."""
         return self.matcher.knowledge
 
-    def ask(self, question: str) -> MatchResult:
-        return self.matcher.match(question)
+    def ask(self, question: str, *, previous: str | None = None) -> MatchResult:
+        """Match `question`; `previous` (an entry id) is what was answered just before."""
+        return self.matcher.match(question, previous=previous)
 
     def changed_on_disk(self) -> bool:
         """Cheap check (two stat calls) for the file watcher."""

@@ -27,6 +27,7 @@ from rapidfuzz.distance import OSA
 
 from bot.chargrams import CharGramIndex
 from bot.decision import Calibration, Features
+from bot.followups import FollowUp, follow_up
 from bot.knowledge import Entry, Gap, Knowledge
 from bot.ranking import Scored, build_index
 from bot.smalltalk import SmallTalk, detect_small_talk
@@ -101,6 +102,8 @@ class MatchResult:
     """The best few entries whatever the verdict (for evaluation: is the right one first?)."""
     gap: Gap | None = None
     """Set when the question is one the article does not answer (declined by name)."""
+    context: str | None = None
+    """The id of the previous answer this message was read as a follow-up to."""
 
     @property
     def matched(self) -> bool:
@@ -126,18 +129,32 @@ class Matcher:
 
     # --- public ------------------------------------------------------------------------
 
-    def match(self, question: str, *, unseen: bool = False) -> MatchResult:
+    def match(
+        self, question: str, *, previous: str | None = None, unseen: bool = False
+    ) -> MatchResult:
         """Rank every entry for `question` and turn the ranking into a verdict.
 
-        `unseen=True` scores it as a question nobody wrote phrasings from: phrasings that
-        nearly repeat it are ignored. The calibration is fitted that way, so that its
-        probabilities hold for new people's questions, not only for the labelled ones
-        the phrasings were tuned on.
+        `previous` is the id of the entry answered just before in this conversation: a
+        short follow-up ("and when was it formed?", "why?", "tell me more") is read in its
+        context. `unseen=True` scores the question as one nobody wrote phrasings from:
+        phrasings that nearly repeat it are ignored. The calibration is fitted that way,
+        so that its probabilities hold for new people's questions, not only for the
+        labelled ones the phrasings were tuned on.
         """
         question = question[:MAX_QUESTION_CHARS]
         remainder, talk = detect_small_talk(question)
+        before = self.knowledge.entry(previous) if previous else None
+        kind = follow_up(remainder) if before is not None else None
+        if before is not None and kind is FollowUp.MORE:
+            return self._more_about(question, before)
         hidden = self._near_copies(remainder) if unseen else frozenset()
         reading = self._best_reading(remainder, hidden)
+        if before is not None and kind is FollowUp.CONTEXT:
+            in_context = self._read(remainder, hidden, context=before)
+            alone = reading.features is not None and reading.features.lone
+            standalone_sure = reading.confidence >= self.calibration.answer_at and not alone
+            if in_context.scored and not standalone_sure:
+                reading = in_context
         if talk is not None and not reading.query:
             return MatchResult(question, Verdict.SMALL_TALK, small_talk=talk)
         result = self._decide(question, reading)
@@ -169,19 +186,44 @@ class Matcher:
                 best = reading
         return best
 
-    def _read(self, text: str, hidden: frozenset[int] = frozenset()) -> _Reading:
-        """Tokenise, rank and measure one reading of the message."""
+    def _read(
+        self, text: str, hidden: frozenset[int] = frozenset(), context: Entry | None = None
+    ) -> _Reading:
+        """Tokenise, rank and measure one reading of the message; with `context` (the
+        previous answer's entry), its question's words join the message's and the entry
+        itself is not offered again."""
         query_words = words(text, self.knowledge.lexicon, self._correct)
+        if context is not None:
+            known = set(query_words)
+            query_words += [
+                w
+                for w in words(context.question, self.knowledge.lexicon)
+                if w not in QUESTION_WORDS and w not in known
+            ]
         query = [stem(w) for w in query_words]
         typed = plain(text)
         everything = self._index.score(query, typed, hidden=hidden)
+        if context is not None:
+            skip = self.knowledge.entries.index(context)
+            everything = [s for s in everything if s.index != skip]
         scored = [s for s in everything if s.index < self._gap_start][:RANKED]
         gap = next((s for s in everything if s.index >= self._gap_start), None)
         if not scored:
             return _Reading(text, query, [], None, 0.0, gap)
         features = self._features(query_words, query, typed, scored, gap, hidden)
         p = self.calibration.probability(features)
-        return _Reading(text, query, scored, features, p, gap)
+        return _Reading(text, query, scored, features, p, gap, context)
+
+    def _more_about(self, question: str, before: Entry) -> MatchResult:
+        """ "Tell me more": the previous answer's related entries, offered as choices."""
+        related = [e for e in (self.knowledge.entry(i) for i in before.related) if e]
+        position = {e.id: i for i, e in enumerate(self.knowledge.entries)}
+        choices = tuple(Candidate(e, 0.0, position[e.id]) for e in related[:MAX_SUGGESTIONS])
+        if not choices:
+            return MatchResult(question, Verdict.NONE, context=before.id)
+        return MatchResult(
+            question, Verdict.UNSURE, choices[0], choices, context=before.id, ranking=choices
+        )
 
     def _features(
         self,
@@ -314,6 +356,7 @@ class Matcher:
             features=reading.features,
             read_as=reading.text,
             ranking=tuple(ranked),
+            context=reading.context.id if reading.context else None,
         )
         lone, exact = reading.features.lone, reading.features.exact
         if not lone and (p >= cal.answer_at or exact):  # exact: a maintainer's own phrasing
@@ -336,6 +379,8 @@ class _Reading:
     confidence: float
     gap: Scored | None = None
     """The best-scoring question the article does not answer, if any matched."""
+    context: Entry | None = None
+    """The previous answer this reading is a follow-up to."""
 
 
 _CLAUSE_BREAK = re.compile(r"[.?!;:\n]+|,\s*|\s+(?:but|so|because|anyway|though)\s+", re.I)

@@ -198,3 +198,46 @@ def test_an_actor_the_entry_never_mentions_lowers_it(matcher: Matcher) -> None:
     assert about_isis_k.best.entry.id == "isis-k-founded-when"
     assert not about_al_qaeda.matched
     assert about_al_qaeda.score < about_isis_k.score * ACTOR_MISS_PENALTY + 1
+
+
+# --- follow-ups --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("previous", "message", "entry_id"),
+    [
+        ("what-is-isis-k", "and when was it formed?", "isis-k-founded-when"),
+        ("what-is-isis-k", "who founded it?", "isis-k-founders"),
+        ("attack-claimed-by", "and where was it?", "attack-location"),
+        ("what-is-isis-k", "how many provinces is it in", "isis-k-provinces-count"),
+    ],
+)
+def test_a_follow_up_is_read_after_the_previous_answer(
+    matcher: Matcher, previous: str, message: str, entry_id: str
+) -> None:
+    result = matcher.match(message, previous=previous)
+    assert result.matched and result.best is not None
+    assert result.best.entry.id == entry_id
+    assert result.context == previous or matcher.match(message).matched
+
+
+def test_without_a_previous_answer_a_follow_up_is_not_answered(matcher: Matcher) -> None:
+    assert not matcher.match("and where was it?").matched
+
+
+def test_tell_me_more_offers_the_related_entries(matcher: Matcher) -> None:
+    entry = matcher.knowledge.entry("what-is-isis-k")
+    assert entry is not None and entry.related
+    result = matcher.match("tell me more", previous=entry.id)
+    assert result.verdict is Verdict.UNSURE
+    assert [c.entry.id for c in result.suggestions] == list(entry.related[:3])
+    assert result.context == entry.id
+
+
+def test_a_full_question_ignores_the_previous_answer(matcher: Matcher) -> None:
+    alone = matcher.match("who claimed responsibility for the kabul airport attack")
+    after = matcher.match(
+        "who claimed responsibility for the kabul airport attack", previous="what-is-khorasan"
+    )
+    assert alone.best and after.best and alone.best.entry.id == after.best.entry.id
+    assert after.context is None
