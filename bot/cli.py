@@ -232,7 +232,13 @@ def print_report(settings: Settings, *, as_json: bool = False, limit: int | None
 
     path = settings.database_path
     engine = _engine_or_none(settings) if path.exists() else None
-    report = read_report(path, engine, limit, max_rows=settings.unanswered_max_rows)
+    report = read_report(
+        path,
+        engine,
+        limit,
+        max_rows=settings.unanswered_max_rows,
+        retention_days=settings.unanswered_retention_days,
+    )
     if report is None:
         message = f"No questions recorded yet (database: {path})."
         if as_json:  # keep stdout valid JSON for scripts; the note goes to stderr

@@ -163,13 +163,19 @@ def build_report(store: Store, engine: Engine | None, limit: int | None = None) 
 
 
 def read_report(
-    path: Path, engine: Engine | None, limit: int | None = None, *, max_rows: int = 10_000
+    path: Path,
+    engine: Engine | None,
+    limit: int | None = None,
+    *,
+    max_rows: int = 10_000,
+    retention_days: int | None = None,
 ) -> Report | None:
     """The report of the database at `path`, or None when nothing was recorded yet (no
-    file: reading never creates one)."""
+    file: reading never creates one). Questions older than `retention_days` are left out."""
     if not path.exists():
         return None
-    with Store(path, max_rows=max_rows, vote_key=REPORT_VOTE_KEY) as store:
+    store = Store(path, max_rows=max_rows, retention_days=retention_days, vote_key=REPORT_VOTE_KEY)
+    with store:
         return build_report(store, engine, limit)
 
 

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     )
     database_path: Path = Field(Path("data/bot.sqlite3"), validation_alias="DATABASE_PATH")
     unanswered_max_rows: int = Field(10_000, ge=1, validation_alias="UNANSWERED_MAX_ROWS")
+    unanswered_retention_days: int = Field(
+        90, ge=1, le=36_500, validation_alias="UNANSWERED_RETENTION_DAYS"
+    )
+    """Unanswered questions older than this are deleted (privacy: nothing kept for ever)."""
     reload_interval: float = Field(0.5, ge=0.05, validation_alias="RELOAD_INTERVAL")
     vote_key: SecretStr = Field(SecretStr(""), validation_alias="VOTE_KEY")
     """Keys the hash that allows one vote per person; the token when unset."""
@@ -107,6 +111,31 @@ class Settings(BaseSettings):
     webhook_port: int = Field(8080, ge=1, le=65535, validation_alias="PORT")
     health_file: Path | None = Field(None, validation_alias="HEALTH_FILE")
     """Kept fresh by the running bot for `python -m bot health`; unset: no file."""
+    # --- reliability (bot/telegram/sending.py, ordering.py, fairness.py, webhook.py) ---
+    send_deadline: float = Field(30.0, gt=0, le=600, validation_alias="SEND_DEADLINE")
+    """Seconds one reply may take, retries and backoff included, before it is given up."""
+    send_read_timeout: float = Field(5.0, gt=0, le=120, validation_alias="SEND_READ_TIMEOUT")
+    """Seconds to wait for Telegram's answer to one call (a message is not re-sent after)."""
+    startup_deadline: float = Field(60.0, gt=0, le=3600, validation_alias="STARTUP_DEADLINE")
+    """Seconds start-up keeps retrying Telegram (getMe, webhook, menus) before exit 1."""
+    send_rate_limit: int = Field(30, ge=0, le=1000, validation_alias="SEND_RATE_LIMIT")
+    """Messages a second to all chats together (Telegram's limit); 0 turns it off."""
+    concurrent_updates: int = Field(64, ge=1, le=4096, validation_alias="CONCURRENT_UPDATES")
+    """Updates handled at once (different chats; one chat's are always in order)."""
+    user_budget: int = Field(20, ge=1, le=100_000, validation_alias="USER_BUDGET")
+    """Messages one person may send per USER_BUDGET_WINDOW; beyond it: one "slow down"."""
+    user_budget_window: float = Field(60.0, gt=0, le=86_400, validation_alias="USER_BUDGET_WINDOW")
+    """Seconds in which USER_BUDGET messages are allowed (refilled evenly)."""
+    webhook_max_body: int = Field(
+        1_048_576, ge=1024, le=104_857_600, validation_alias="WEBHOOK_MAX_BODY"
+    )
+    """Bytes a webhook POST may carry; larger ones get 413 before being read."""
+    webhook_max_connections: int = Field(
+        40, ge=1, le=100, validation_alias="WEBHOOK_MAX_CONNECTIONS"
+    )
+    """Webhook requests handled at once (also Telegram's max_connections); more get 503."""
+    webhook_deadline: float = Field(50.0, gt=0, le=600, validation_alias="WEBHOOK_DEADLINE")
+    """Seconds the webhook waits for an update's handling before it acknowledges anyway."""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -137,8 +166,19 @@ class Settings(BaseSettings):
 _FIXES = {
     "LOG_LEVEL": "is not a log level; use DEBUG, INFO, WARNING or ERROR",
     "UNANSWERED_MAX_ROWS": "must be a whole number, at least 1",
+    "UNANSWERED_RETENTION_DAYS": "must be a whole number of days from 1 to 36500",
     "RELOAD_INTERVAL": "must be a number of seconds, at least 0.05",
     "PORT": "must be a whole number from 1 to 65535",
+    "SEND_DEADLINE": "must be a number of seconds, above 0 and at most 600",
+    "STARTUP_DEADLINE": "must be a number of seconds, above 0 and at most 3600",
+    "SEND_READ_TIMEOUT": "must be a number of seconds, above 0 and at most 120",
+    "SEND_RATE_LIMIT": "must be a whole number of messages a second, 0 (off) to 1000",
+    "CONCURRENT_UPDATES": "must be a whole number from 1 to 4096",
+    "USER_BUDGET": "must be a whole number of messages, at least 1",
+    "USER_BUDGET_WINDOW": "must be a number of seconds, above 0",
+    "WEBHOOK_MAX_BODY": "must be a number of bytes from 1024 to 104857600",
+    "WEBHOOK_MAX_CONNECTIONS": "must be a whole number from 1 to 100",
+    "WEBHOOK_DEADLINE": "must be a number of seconds, above 0 and at most 600",
 }
 
 

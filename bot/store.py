@@ -1,10 +1,13 @@
-"""What the bot remembers between restarts: unanswered questions and answer votes.
+"""What the bot remembers between restarts: unanswered questions, answer votes, and the
+update ids it has already handled.
 
 One embedded SQLite file (stdlib `sqlite3`), so there is no server to run. Privacy is
 built into the schema rather than promised: an unanswered question is stored without
-any user id, name or chat id (there is no parameter for them), and a vote is stored as
-an HMAC of (message, voter) under a key that is not in the database, so the file alone
-cannot tell who voted, only that the same person cannot vote twice.
+any user id, name or chat id (there is no parameter for them), with obvious personal
+data in its text masked (`mask_personal_data`), and for a bounded time and count; a vote
+is stored as an HMAC of (message, voter) under a key that is not in the database, so the
+file alone cannot tell who voted, only that the same person cannot vote twice. Deleted
+rows are overwritten (`secure_delete`), not left in the file's free pages.
 
 Safe to call from several threads (one lock around one connection; the async bot calls
 it through `asyncio.to_thread`) and from two processes at once (WAL journal, a busy
@@ -15,18 +18,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
 from bot.errors import BotError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Stored in `PRAGMA user_version`; bump it and add a step to `_MIGRATIONS` to change it."""
 
 MAX_TEXT_CHARS = 500
@@ -38,7 +43,120 @@ BUSY_TIMEOUT_MS = 5_000
 CHAT_TYPES = frozenset({"private", "group", "supergroup", "channel", "inline", "cli"})
 """Where a question can come from; anything else is stored as "other"."""
 
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
+UPDATE_MEMORY = timedelta(hours=24)
+"""How long a claimed update id is remembered. Telegram stops re-sending an update after
+24 hours, so an older id cannot come back; a cap by count instead could forget an id
+that still can (a busy day), and one by id order breaks when Telegram restarts its ids."""
+
+PRUNE_EVERY = timedelta(minutes=1)
+"""Writes delete expired rows at most this often (by the clock they are given), so a busy
+bot does not pay for it on every message; reads always do."""
+
+MASK_INPUT_CHARS = 4_096
+"""Longest text masked (Telegram's message limit): bounds the regexes' work on odd input."""
+
+
+# --- masking personal data --------------------------------------------------------------
+
+_URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]{0,31}://|www\.)\S+", re.IGNORECASE)
+_URL_TAIL = ".,;:!?)]}'\"»›”’"
+"""Punctuation that ends a sentence rather than the link."""
+_URL_PRIVATE = re.compile(r"[?#]|://[^/\s]*@")
+"""A query, a fragment or a user:password part: where links carry ids and tokens."""
+_EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_][\w-]*")
+_USER = re.compile(r"(?<![\w.%+@\]-])@[^\W\d]\w*")
+_PHONE = re.compile(
+    r"(?:(?P<plus>\+\s?)|(?<![\w+.-]))"  # a "+", or not the tail of a word or number
+    r"(?>\(\d{1,6}\)|\d+)"  # digit groups (atomic: no backtracking within one)...
+    r"(?:(?:[ .-]|(?<=\))|(?=\())(?>\(\d{1,6}\)|\d+))*"  # ...one separator apart
+)
+_LONG_NUMBER = re.compile(r"\d{7,}")
+_YEARS = re.compile(r"(?:1\d|20)\d\d(?:[ .-](?:1\d|20)\d\d)*")
+"""2014-2015, 2001 2021: years, not a phone."""
+_DATE = re.compile(r"\d{1,2}([ .-])\d{1,2}\1\d{4}|\d{4}([ .-])\d{1,2}\2\d{1,2}")
+"""26.08.2021, 2021-08-26."""
+_THOUSANDS = re.compile(r"\d{1,3}(?: \d{3})* 000|\d{1,3}(?:\.\d{3})*\.000")
+"""1 000 000 or 2.500.000: an amount (phone numbers seldom end in 000)."""
+_PAIR = re.compile(r"(\d+) (\d+)")
+"""Two numbers side by side ("in 2014 170 died"): kept when one is a year or both are short."""
+
+
+def mask_personal_data(text: str) -> str:
+    """Replace obvious personal data in a question with a mask, keeping what it asks about.
+
+    Masked: links with a query, fragment or password (`[url]`; other links stay, they
+    name sources), e-mail addresses (`[email]`), @usernames (`[user]`), phone numbers of
+    7-15 digits written with spaces, dashes, dots or parentheses, or after a "+"
+    (`[phone]`), and any other run of 7 or more digits, or longer digit groups such as a
+    card number (`[number]`). Kept, because people ask about them: years and year ranges
+    (2014, 2014-2015), dates (26.08.2021, 2021-08-26), short numbers (170, 15), amounts
+    grouped in thousands (1 000 000), and two numbers side by side when one is a year or
+    both have 8 digits or fewer ("in 2015 10000 joined"; a local phone such as 123 4567 is
+    the price of that). Digits of any script count.
+    Pure, and idempotent: masking masked text changes nothing.
+    """
+    text = _URL.sub(_mask_url, text)
+    text = _EMAIL.sub("[email]", text)
+    text = _USER.sub("[user]", text)
+    text = _PHONE.sub(_mask_phone, text)
+    return _LONG_NUMBER.sub("[number]", text)
+
+
+def _mask_url(match: re.Match[str]) -> str:
+    url = match.group()
+    link = url.rstrip(_URL_TAIL)
+    return "[url]" + url[len(link) :] if _URL_PRIVATE.search(link) else url
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    """A run of digit groups is a phone unless it reads as years, a date or an amount."""
+    found = match.group()
+    plain = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in found)
+    digits = sum(c.isdecimal() for c in plain)
+    if digits < 7 or plain.isdecimal():  # short, or one run that `_LONG_NUMBER` names
+        return found
+    if digits > 15:  # longer than any phone number (E.164): a card or account number
+        return "[number]"
+    if match.group("plus"):
+        return "[phone]"
+    bare = plain.replace("(", "").replace(")", "")  # "(2014) 170" reads as "2014 170"
+    if any(pattern.fullmatch(bare) for pattern in (_YEARS, _DATE, _THOUSANDS)):
+        return found
+    pair = _PAIR.fullmatch(bare)
+    if pair and (digits <= 8 or any(_YEARS.fullmatch(number) for number in pair.groups())):
+        return found
+    return "[phone]"
+
+
+_MASKS = ("[email]", "[phone]", "[user]", "[url]", "[number]")
+
+
+def _clean_question(question: str) -> str:
+    """What is stored of a question: one line, personal data masked, then capped (in that
+    order, so the cut cannot leave half an address unmasked; nor does it leave half a mask)."""
+    text = mask_personal_data(" ".join(question[:MASK_INPUT_CHARS].split()))
+    capped = text[:MAX_TEXT_CHARS]
+    start = capped.rfind("[")
+    if len(text) > MAX_TEXT_CHARS and start >= 0:
+        cut = next((len(mask) for mask in _MASKS if text.startswith(mask, start)), 0)
+        if start + cut > MAX_TEXT_CHARS:
+            capped = capped[:start]
+    return capped.strip()
+
+
+def _mask_stored_questions(conn: sqlite3.Connection) -> None:
+    """Version 1 stored questions unmasked: mask the personal data already in the file."""
+    rows = conn.execute("SELECT id, text FROM unanswered").fetchall()
+    masked = [(clean, id_) for id_, text in rows if (clean := _clean_question(text)) != text]
+    conn.executemany("UPDATE unanswered SET text = ? WHERE id = ?", masked)
+
+
+# --- schema ------------------------------------------------------------------------------
+
+Step = str | Callable[[sqlite3.Connection], None]
+"""A schema step: one SQL statement, or a function for what SQL cannot do (masking)."""
+
+_MIGRATIONS: dict[int, tuple[Step, ...]] = {
     1: (
         """
         CREATE TABLE unanswered (
@@ -59,6 +177,16 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         ) WITHOUT ROWID
         """,
         "CREATE INDEX votes_by_entry ON votes (entry_id)",
+    ),
+    2: (
+        """
+        CREATE TABLE handled_updates (
+            update_id INTEGER PRIMARY KEY,
+            claimed_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX handled_updates_by_time ON handled_updates (claimed_at)",
+        _mask_stored_questions,
     ),
 }
 """Schema steps by the version they lead to; each runs once, in one transaction."""
@@ -116,15 +244,31 @@ class VoteOutcome:
 class Store:
     """The bot's SQLite database; open it once and share it, close it on shutdown."""
 
-    def __init__(self, path: Path, *, max_rows: int = 10_000, vote_key: bytes) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_rows: int = 10_000,
+        retention_days: int | None = None,
+        vote_key: bytes,
+    ) -> None:
+        """`retention_days`: unanswered questions older than this are deleted (None: kept
+        until `max_rows` pushes them out)."""
         if max_rows < 1:
             raise ValueError("max_rows must be at least 1")
+        if retention_days is not None and retention_days < 1:
+            raise ValueError("retention_days must be at least 1 (or None)")
         if not vote_key:
             raise ValueError("vote_key must not be empty")
         self.path = Path(path)
         self.max_rows = max_rows
+        self.retention_days = retention_days
+        self._retention = (
+            None if retention_days is None else timedelta(min(retention_days, timedelta.max.days))
+        )
         self._vote_key = bytes(vote_key)
         self._lock = threading.Lock()
+        self._pruned_at: datetime | None = None
         self._conn: sqlite3.Connection | None = _open(self.path)
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -148,7 +292,10 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r}, max_rows={self.max_rows})"
+        return (
+            f"Store({str(self.path)!r}, max_rows={self.max_rows},"
+            f" retention_days={self.retention_days})"
+        )
 
     # --- unanswered questions ------------------------------------------------------------
 
@@ -161,18 +308,24 @@ class Store:
         closest_id: str | None = None,
         when: datetime | None = None,
     ) -> None:
-        """Remember a question the bot declined, keeping only the newest `max_rows`."""
-        text = " ".join(question.split())[:MAX_TEXT_CHARS].strip()
+        """Remember a question the bot declined, masked (`mask_personal_data`), keeping only
+        the newest `max_rows` and none older than `retention_days`.
+
+        `when` is also the clock expiry is measured by (tests pass it; the bot does not).
+        """
+        text = _clean_question(question)
         if not text:
             return
+        at = _utc(when)
         row = (
             text,
-            _timestamp(when or datetime.now(UTC)),
+            _timestamp(at),
             round(float(score), 1),
             chat_type if chat_type in CHAT_TYPES else "other",
             closest_id or None,
         )
         with self._write() as conn:
+            self._prune_now_and_then(conn, at)
             conn.execute(
                 "INSERT INTO unanswered (text, asked_at, score, chat_type, closest_id)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -184,9 +337,12 @@ class Store:
                 (self.max_rows,),
             )
 
-    def unanswered(self, limit: int | None = None) -> list[UnansweredQuestion]:
-        """The stored questions, newest first (all of them when `limit` is None)."""
-        with self._read() as conn:
+    def unanswered(
+        self, limit: int | None = None, *, now: datetime | None = None
+    ) -> list[UnansweredQuestion]:
+        """The stored questions, newest first (all of them when `limit` is None); expired
+        ones are deleted first, so none is ever shown past its retention."""
+        with self._unexpired(now) as conn:
             rows = conn.execute(
                 "SELECT text, asked_at, score, chat_type, closest_id FROM unanswered"
                 " ORDER BY asked_at DESC, id DESC LIMIT ?",
@@ -197,8 +353,8 @@ class Store:
             for text, at, score, chat_type, closest in rows
         ]
 
-    def count_unanswered(self) -> int:
-        with self._read() as conn:
+    def count_unanswered(self, *, now: datetime | None = None) -> int:
+        with self._unexpired(now) as conn:
             return int(conn.execute("SELECT COUNT(*) FROM unanswered").fetchone()[0])
 
     # --- votes -------------------------------------------------------------------------
@@ -232,9 +388,9 @@ class Store:
             ).fetchall()
         return {entry_id: VoteCount(int(up), int(down)) for entry_id, up, down in rows}
 
-    def stats(self) -> dict[str, int]:
+    def stats(self, *, now: datetime | None = None) -> dict[str, int]:
         """Totals for an admin's /stats command."""
-        with self._read() as conn:
+        with self._unexpired(now) as conn:
             unanswered = conn.execute("SELECT COUNT(*) FROM unanswered").fetchone()[0]
             up, down, entries = conn.execute(
                 "SELECT COALESCE(SUM(up), 0), COALESCE(SUM(1 - up), 0),"
@@ -248,7 +404,49 @@ class Store:
             "entries_voted": int(entries),
         }
 
+    # --- handled updates ---------------------------------------------------------------
+
+    def claim_update(self, update_id: int, *, now: datetime | None = None) -> bool:
+        """True the first time `update_id` is claimed, False for a re-delivered one.
+
+        Telegram re-sends a webhook update it saw no answer to, possibly to another replica:
+        the claim is one INSERT OR IGNORE in a write transaction, so of any processes
+        sharing the file exactly one wins. Ids are remembered for `UPDATE_MEMORY`.
+        """
+        at = _utc(now)
+        with self._write() as conn:
+            self._prune_now_and_then(conn, at)
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO handled_updates (update_id, claimed_at) VALUES (?, ?)",
+                (int(update_id), _timestamp(at)),
+            )
+            return inserted.rowcount == 1
+
+    def forget_update(self, update_id: int) -> None:
+        """Release a claim (the handler failed before replying), so a re-delivery is handled."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM handled_updates WHERE update_id = ?", (int(update_id),))
+
     # --- private -----------------------------------------------------------------------
+
+    def _prune_now_and_then(self, conn: sqlite3.Connection, at: datetime) -> None:
+        """Delete expired rows if `PRUNE_EVERY` has passed on this clock (or it went back)."""
+        last = self._pruned_at
+        if last is not None and last <= at < last + PRUNE_EVERY:
+            return
+        self._pruned_at = at
+        _delete_expired(conn, at, self._retention)
+
+    @contextmanager
+    def _unexpired(self, now: datetime | None) -> Iterator[sqlite3.Connection]:
+        """For reading the unanswered log: expired questions are deleted first (a write)."""
+        if self._retention is None:
+            with self._read() as conn:
+                yield conn
+            return
+        with self._write() as conn:
+            _delete_expired(conn, _utc(now), self._retention)
+            yield conn
 
     def _ballot(self, message_key: str, voter: str) -> str:
         """Who voted on what, as a keyed hash: stable per person and message, not reversible."""
@@ -304,6 +502,7 @@ def _open(path: Path) -> sqlite3.Connection:
                 path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA secure_delete = ON")  # deleted text is zeroed, not left behind
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             _migrate(conn, path)
@@ -327,7 +526,10 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             )
         for step in range(version + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS[step]:
-                conn.execute(statement)
+                if callable(statement):
+                    statement(conn)
+                else:
+                    conn.execute(statement)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.commit()
@@ -367,11 +569,35 @@ def _store_error(path: Path, exc: sqlite3.Error) -> StoreError:
     return StoreError(f"the database {path} cannot be used ({reason}). Fix: {fix}")
 
 
+def _utc(when: datetime | None) -> datetime:
+    """`when` as an aware UTC time (a naive one is taken as UTC); None is now."""
+    if when is None:
+        return datetime.now(UTC)
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
 def _timestamp(when: datetime) -> str:
     """UTC, fixed width, so text order is time order (a naive time is taken as UTC)."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).isoformat(timespec="microseconds")
+    return _utc(when).isoformat(timespec="microseconds")
+
+
+def _delete_expired(conn: sqlite3.Connection, at: datetime, retention: timedelta | None) -> None:
+    """Delete questions older than `retention` and update claims older than `UPDATE_MEMORY`
+    (each an index range, so cheap when nothing expired)."""
+    if retention is not None and (cutoff := _before(at, retention)):
+        conn.execute("DELETE FROM unanswered WHERE asked_at < ?", (cutoff,))
+    if cutoff := _before(at, UPDATE_MEMORY):
+        conn.execute("DELETE FROM handled_updates WHERE claimed_at < ?", (cutoff,))
+
+
+def _before(at: datetime, span: timedelta) -> str | None:
+    """The timestamp `span` before `at`, or None when that is before the calendar begins."""
+    try:
+        return _timestamp(at - span)
+    except OverflowError:
+        return None
 
 
 def _count_for(conn: sqlite3.Connection, entry_id: str) -> VoteCount:

@@ -21,7 +21,8 @@ from bot.maintainers import (
 from bot.settings import Settings
 from bot.store import Store, UnansweredQuestion
 
-T0 = datetime(2024, 9, 20, 12, 0, tzinfo=UTC)
+T0 = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0)
+"""Recent enough that the unanswered log's retention (90 days by default) keeps it."""
 SHIPPED = Path(__file__).resolve().parent.parent / "knowledge"
 
 ARTICLE = """\
