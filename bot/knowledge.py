@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+LABEL_MAX = 32
+"""Characters a button label may have: phones cut longer ones."""
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -49,7 +51,12 @@ class Entry(BaseModel):
         description="Stable slug (lowercase letters, digits, hyphens); used in share links."
     )
     question: Annotated[Text, StringConstraints(max_length=200)] = Field(
-        description="The canonical question, shown on buttons and in inline results."
+        description="The canonical question, shown in inline results and /topics."
+    )
+    label: Annotated[Text, StringConstraints(max_length=LABEL_MAX)] | None = Field(
+        default=None,
+        description=f"A short form of the question for buttons (at most {LABEL_MAX} "
+        "characters); made from the question when absent.",
     )
     alternates: tuple[Annotated[Text, StringConstraints(max_length=200)], ...] = Field(
         default=(),
@@ -70,6 +77,20 @@ class Entry(BaseModel):
     def phrasings(self) -> tuple[str, ...]:
         """The question and its alternates: everything the matcher compares against."""
         return (self.question, *self.alternates)
+
+    @property
+    def button_label(self) -> str:
+        """What a button shows: the label, or the question cut at a word to fit a phone."""
+        return self.label or short_label(self.question)
+
+
+def short_label(question: str, limit: int = LABEL_MAX) -> str:
+    """`question` cut at a word boundary to at most `limit` characters, with "…"."""
+    text = " ".join(question.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:-")
+    return cut + "…"
 
 
 class Gap(BaseModel):
@@ -141,6 +162,7 @@ class Knowledge:
 _FIELD_HELP = {
     "id": "a short lowercase slug such as 'when-was-isis-k-formed'",
     "question": "the canonical question, e.g. 'When was ISIS-K formed?'",
+    "label": f"a short button label of at most {LABEL_MAX} characters",
     "alternates": "a list of other phrasings, one '- ' item per line",
     "answer": "a short answer in plain words",
     "quote": "a passage copied exactly from article.md",
@@ -151,7 +173,7 @@ _FIELD_HELP = {
     "topic": "the words that complete 'The article doesn't say …'",
     "phrasings": "a list of ways people ask it, one '- ' item per line",
 }
-_ENTRY_FIELDS = "id, question, alternates, answer, quote, related, tags"
+_ENTRY_FIELDS = "id, question, label, alternates, answer, quote, related, tags"
 
 
 def article_path_for(qa_path: Path) -> Path:

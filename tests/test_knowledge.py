@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from bot.errors import KnowledgeError
-from bot.knowledge import json_schema, load_article, load_knowledge, normalise_text
+from bot.knowledge import (
+    LABEL_MAX,
+    json_schema,
+    load_article,
+    load_knowledge,
+    normalise_text,
+    short_label,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -176,3 +184,40 @@ def test_schema_file_is_generated_from_the_model() -> None:
 def test_qa_file_points_editors_at_the_schema() -> None:
     first = (ROOT / "knowledge" / "qa.yaml").read_text(encoding="utf-8").splitlines()[0]
     assert first == "# yaml-language-server: $schema=qa.schema.json"
+
+
+def test_button_labels_fit_a_phone() -> None:
+    """Every entry's button text is at most LABEL_MAX characters and never cuts a word."""
+    knowledge = load_knowledge(ROOT / "knowledge" / "qa.yaml")
+    for entry in knowledge.entries:
+        label = entry.button_label
+        assert 0 < len(label) <= LABEL_MAX, label
+        stem = label.removesuffix("…")
+        assert stem == entry.question[: len(stem)] or entry.label == label, label
+
+
+def test_a_made_up_label_is_cut_at_a_word() -> None:
+    assert short_label("Short question?") == "Short question?"
+    long = "What is the ultimate dispute between the two groups, according to the article?"
+    assert short_label(long) == "What is the ultimate dispute…"
+    assert len(short_label(long)) <= LABEL_MAX
+
+
+def test_a_label_over_the_limit_is_refused_with_its_line(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "knowledge" / "article.md", tmp_path / "article.md")
+    qa = tmp_path / "qa.yaml"
+    qa.write_text(
+        "entries:\n"
+        "  - id: what-is-isis-k\n"
+        "    question: What is ISIS-K?\n"
+        f"    label: {'x' * (LABEL_MAX + 1)}\n"
+        "    answer: The Afghan branch of the Islamic State.\n"
+        "    quote: ISIS-K is how the branch of the Islamic State (ISIS) in Afghanistan\n"
+        "      is known.\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(KnowledgeError) as caught:
+        load_knowledge(qa)
+    (problem,) = caught.value.problems
+    assert problem.line == 4
+    assert f"'label' is too long (over {LABEL_MAX} characters)" in str(problem)
