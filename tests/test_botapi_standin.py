@@ -8,21 +8,35 @@ rejections) come back through PTB's own error mapping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 
 import httpx
 import pytest
 from helpers.botapi import BotApiStandin, parse_html, utf16_len
+from helpers.faults import SECRET_HEADER, Fault, WebhookDelivery
+from helpers.waiting import until
 from telegram import (
     Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQueryResultArticle,
     InputTextMessageContent,
+    ReplyParameters,
     Update,
 )
-from telegram.error import BadRequest, EndPointNotFound, InvalidToken, RetryAfter
+from telegram.error import (
+    BadRequest,
+    EndPointNotFound,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -31,6 +45,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 TOKEN = "123456:TEST-token"
 
@@ -365,3 +380,314 @@ async def test_wait_for_timeout_explains_what_happened(standin: BotApiStandin) -
             await client.send_message(1, "")
     with pytest.raises(AssertionError, match=r"sendMessage -> 400 Bad Request: message text"):
         await standin.wait_for("sendMessage", timeout=0.05)
+
+
+# -- injected faults, through PTB's real HTTPXRequest --------------------------------
+
+
+async def test_json_500_is_a_network_error_and_nothing_is_stored(
+    bot: Bot, standin: BotApiStandin
+) -> None:
+    standin.faults.script("sendMessage", Fault.error(500))
+    with pytest.raises(NetworkError, match="Internal Server Error") as raised:
+        await bot.send_message(42, "lost")
+    assert type(raised.value) is NetworkError
+    (error,) = standin.errors
+    assert error.injected and error.status == 500 and not error.applied
+    assert error.response == {
+        "ok": False,
+        "error_code": 500,
+        "description": "Internal Server Error",
+    }
+    assert (await bot.send_message(42, "again")).text == "again"  # the script is used up
+    assert [m["text"] for m in standin.delivered(42)] == ["again"]
+    standin.assert_no_errors()
+
+
+async def test_html_502_page_is_a_network_error(
+    bot: Bot, standin: BotApiStandin, caplog: pytest.LogCaptureFixture
+) -> None:
+    standin.faults.script("sendMessage", Fault.html(), times=2)
+    async with httpx.AsyncClient() as client:
+        raw = await client.post(f"{standin.api_base_url}{TOKEN}/sendMessage", json={})
+    assert raw.status_code == 502 and raw.headers["content-type"] == "text/html"
+    assert "<h1>502 Bad Gateway</h1>" in raw.text and "nginx" in raw.text
+    with pytest.raises(NetworkError, match=r"Bad Gateway \(502\)\. Parsing the server response"):
+        await bot.send_message(42, "lost")
+    assert "Can not load invalid JSON data" in caplog.text  # PTB's own traceback
+    assert [(e.status, e.response, e.fault) for e in standin.errors] == [
+        (502, None, Fault.html())
+    ] * 2
+
+
+@pytest.mark.usefixtures("timedelta_periods")
+async def test_429_is_retry_after_with_its_delay(bot: Bot, standin: BotApiStandin) -> None:
+    standin.faults.script("sendMessage", Fault.flood(retry_after=7))
+    with pytest.raises(RetryAfter) as raised:
+        await bot.send_message(42, "too fast")
+    assert raised.value.retry_after == timedelta(seconds=7)
+    assert standin.errors[0].response == {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 7",
+        "parameters": {"retry_after": 7},
+    }
+
+
+@pytest.mark.parametrize("applied", [False, True])
+async def test_reset_is_a_network_error_applied_or_not(
+    bot: Bot, standin: BotApiStandin, applied: bool
+) -> None:
+    standin.faults.script("sendMessage", Fault.reset(applied=applied))
+    with pytest.raises(NetworkError) as raised:
+        await bot.send_message(42, "maybe")
+    assert type(raised.value) is NetworkError
+    exchange = standin.exchanges[-1]
+    assert exchange.status is None and exchange.fault == Fault.reset(applied=applied)
+    assert exchange.applied is applied
+    assert len(standin.delivered(42)) == int(applied)  # stored though the bot never heard
+    assert standin.sent("sendMessage") == []  # no answer reached the client
+    assert (await bot.send_message(42, "next")).text == "next"  # a new connection works
+
+
+@pytest.mark.parametrize("applied", [False, True])
+async def test_hold_past_the_read_timeout_is_timed_out(
+    standin: BotApiStandin, applied: bool
+) -> None:
+    standin.faults.script("sendMessage", Fault.hold(2.0, applied=applied))
+    async with Bot(
+        TOKEN, base_url=standin.api_base_url, request=HTTPXRequest(read_timeout=0.2)
+    ) as b:
+        started = time.monotonic()
+        with pytest.raises(TimedOut):
+            await b.send_message(42, "slow")
+        assert time.monotonic() - started < 1.0
+        assert len(standin.delivered(42)) == int(applied)
+        assert standin.faults.log[-1].fault.applied is applied
+        held = standin.exchanges[-1]
+        await until(lambda: held.abandoned, timeout=1, what="the stand-in saw the client go")
+        assert (await b.send_message(42, "next")).text == "next"
+
+
+async def test_short_hold_is_slow_success_if_applied_else_dropped(
+    bot: Bot, standin: BotApiStandin
+) -> None:
+    standin.faults.script("sendMessage", Fault.hold(0.3, applied=True), Fault.hold(0.1))
+    started = time.monotonic()
+    assert (await bot.send_message(42, "late")).text == "late"
+    assert time.monotonic() - started >= 0.3
+    with pytest.raises(NetworkError):
+        await bot.send_message(42, "never")
+    assert [m["text"] for m in standin.delivered(42)] == ["late"]
+
+
+@pytest.mark.parametrize(
+    ("method", "call"),
+    [
+        ("getMe", lambda b: b.get_me()),
+        ("getUpdates", lambda b: b.get_updates()),
+        ("deleteWebhook", lambda b: b.delete_webhook()),
+        ("setWebhook", lambda b: b.set_webhook("https://example.org/hook")),
+        ("setMyCommands", lambda b: b.set_my_commands([("start", "Start")])),
+        ("editMessageText", lambda b: b.edit_message_text("x", chat_id=42, message_id=1)),
+        ("answerCallbackQuery", lambda b: b.answer_callback_query("1")),
+        ("answerInlineQuery", lambda b: b.answer_inline_query("1", [])),
+    ],
+)
+async def test_any_method_can_fail(
+    bot: Bot, standin: BotApiStandin, method: str, call: Callable[[Bot], Awaitable[object]]
+) -> None:
+    standin.faults.script(method.lower(), Fault.error(503, "Service Unavailable"))
+    with pytest.raises(NetworkError, match="Service Unavailable"):
+        await call(bot)
+    assert standin.faults.counts() == {"503": 1}
+    assert standin.errors[-1].method == method
+
+
+async def test_random_faults_are_reproducible_per_chat(standin: BotApiStandin) -> None:
+    mix = {Fault.error(500): 0.2, Fault.html(): 0.1, Fault.flood(1): 0.1, Fault.reset(): 0.1}
+    url = f"{standin.api_base_url}{TOKEN}/sendMessage"
+
+    async def run(chats: list[int]) -> dict[int, list[str]]:
+        standin.reset()
+        standin.faults.randomly(["sendMessage", "editMessageText"], mix, seed=11)
+        async with httpx.AsyncClient() as client:
+            for chat in chats:
+                with contextlib.suppress(httpx.TransportError):
+                    await client.post(url, json={"chat_id": chat, "text": "q"})
+        seen: dict[int, list[str]] = {}
+        for e in standin.exchanges:
+            seen.setdefault(e.params["chat_id"], []).append(str(e.fault or "ok"))
+        return seen
+
+    first = await run([1, 2] * 30)
+    second = await run([2] * 30 + [1] * 30)  # another interleaving, the same faults
+    assert first == second
+    drawn = [f for faults in first.values() for f in faults if f != "ok"]
+    assert 10 <= len(drawn) <= 50 and set(drawn) == {"500", "html 502", "429", "reset"}
+    assert sum(standin.faults.counts().values()) == len(standin.faults.log) == len(drawn)
+    assert len(standin.delivered()) == 60 - len(drawn)
+
+
+async def test_answers_map_updates_to_their_replies(bot: Bot, standin: BotApiStandin) -> None:
+    q1, q2, q3 = (standin.push_message(q, user_id=1) for q in ("a?", "b?", "c?"))
+    (q4,) = [standin.push_message("d?", user_id=2)]
+    (q5,) = [standin.push_message("e?", user_id=3)]
+    press = standin.push_callback_query("x", user_id=1)
+    query = standin.push_inline_query("f")
+    await bot.send_message(1, "to a")
+    await bot.send_message(1, "to b", reply_parameters=ReplyParameters(q2["message"]["message_id"]))
+    await bot.send_message(1, "to c")
+    await bot.send_message(3, "to e")
+    await bot.send_message(3, "to e, twice")
+    await bot.answer_callback_query(press["callback_query"]["id"])
+    standin.faults.script("answerInlineQuery", Fault.reset(applied=True))
+    with pytest.raises(NetworkError):  # answered, but the bot does not know...
+        await bot.answer_inline_query(query["inline_query"]["id"], [])
+    await bot.answer_inline_query(query["inline_query"]["id"], [])  # ...so it answers again
+
+    found = standin.answers([q1, q2, q3, q4, q5, press, query])
+    texts = {uid: [r.get("text", "answer") for r in replies] for uid, replies in found.items()}
+    assert list(texts.values()) == [
+        ["to a"],
+        ["to b"],
+        ["to c"],
+        [],
+        ["to e", "to e, twice"],
+        ["answer"],
+        ["answer"] * 2,
+    ]
+    assert standin.assert_answered_once([q1, q2, q3, press]) == {
+        u["update_id"]: found[u["update_id"]] for u in (q1, q2, q3, press)
+    }
+    with pytest.raises(AssertionError, match=r"1 unanswered \[\d+\], 2 answered more than once"):
+        standin.assert_answered_once([q4, q5, query])
+
+
+# -- Telegram-style webhook delivery ------------------------------------------------
+
+
+class Hook:
+    """A webhook endpoint on loopback: the n-th POST of an update gets ``script[n]``, then 200.
+
+    A script item is a status, "reset" (close without an answer) or "hold" (answer 200
+    after 0.5 s). ``only``: script just that update. Records each POST's update_id and
+    secret header, and the most POSTs in flight at once.
+    """
+
+    def __init__(self, *script: int | str, only: int | None = None, port: int = 0) -> None:
+        self.script, self.only = script, only
+        self.received: list[tuple[int, str | None]] = []
+        self.in_flight = self.peak = 0
+        self.port = port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> Hook:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/telegram"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode().lower().split("\r\n")
+                headers = dict(line.split(": ", 1) for line in head[1:] if line)
+                body = await reader.readexactly(int(headers["content-length"]))
+                uid = json.loads(body)["update_id"]
+                tries = sum(1 for seen, _ in self.received if seen == uid)
+                self.received.append((uid, headers.get(SECRET_HEADER.lower())))
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
+                scripted = self.only in (None, uid) and tries < len(self.script)
+                action = self.script[tries] if scripted else 200
+                if action == "hold":
+                    await asyncio.sleep(0.5)
+                self.in_flight -= 1
+                if action == "reset":
+                    break
+                status = 200 if action == "hold" else action
+                writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode())
+                await writer.drain()
+        writer.close()
+
+
+async def test_webhook_resends_until_acknowledged(standin: BotApiStandin) -> None:
+    update = standin.push_message("hello")
+    async with (
+        Hook(500, "reset", 502, "hold") as hook,
+        WebhookDelivery(standin, hook.url, secret="s3cret", timeout=0.2, backoff=0.01) as wd,
+    ):
+        await wd.wait_idle(timeout=5)
+    uid = update["update_id"]
+    assert wd.acknowledged == {uid: 5} and not wd.given_up and not standin.pending
+    assert [(a.status, a.error) for a in wd.log] == [
+        (500, None),
+        (None, "RemoteProtocolError"),
+        (502, None),
+        (None, "ReadTimeout"),  # held past the timeout: "not delivered", though it arrived
+        (200, None),
+    ]
+    assert hook.received == [(uid, "s3cret")] * 5
+
+
+async def test_webhook_gives_up_after_the_bound(standin: BotApiStandin) -> None:
+    standin.push_message("doomed")
+    async with (
+        Hook(*[503] * 10) as hook,
+        WebhookDelivery(standin, hook.url, attempts=3, backoff=0.01) as wd,
+    ):
+        await wd.wait_idle(timeout=5)
+    assert len(hook.received) == 3 and wd.given_up == [hook.received[0][0]]
+    assert not wd.acknowledged and not standin.pending
+
+
+async def test_webhook_keeps_each_chat_in_order(standin: BotApiStandin) -> None:
+    slow = [standin.push_message(f"a{i}", user_id=1)["update_id"] for i in range(3)]
+    fast = [standin.push_message(f"b{i}", user_id=2)["update_id"] for i in range(3)]
+    async with (
+        Hook(500, 500, only=slow[0]) as hook,
+        WebhookDelivery(standin, hook.url, backoff=0.05) as wd,
+    ):
+        await wd.wait_idle(timeout=5)
+    order = [uid for uid, _ in hook.received]
+    assert order[:2] == [slow[0], fast[0]] and order.count(slow[0]) == 3
+    assert [u for u in order if u in fast] == fast  # chat 2 went on while chat 1 waited
+    assert [u for u in dict.fromkeys(order) if u in slow] == slow
+    assert order.index(fast[-1]) < order.index(slow[1])
+    assert list(wd.acknowledged) == [*fast, *slow] and hook.peak <= 2
+
+
+async def test_webhook_unordered_sends_all_at_once(standin: BotApiStandin) -> None:
+    for i in range(5):
+        standin.push_message(f"q{i}", user_id=1)
+    async with Hook("hold") as hook, WebhookDelivery(standin, hook.url, ordered=False) as wd:
+        await wd.wait_idle(timeout=5)
+    assert hook.peak == 5 and len(wd.acknowledged) == 5
+
+
+async def test_webhook_rides_out_a_dead_bot(standin: BotApiStandin) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    update = standin.push_message("anyone there?")
+    url = f"http://127.0.0.1:{port}/telegram"
+    async with WebhookDelivery(standin, url, backoff=0.02, max_backoff=0.05) as wd:
+        await until(lambda: len(wd.log) >= 2, what="failed POSTs")
+        assert {a.error for a in wd.log} == {"ConnectError"} and not wd.acknowledged
+        async with Hook(port=port) as hook:  # the bot is back, on the same port
+            await wd.wait_idle(timeout=5)
+    assert wd.acknowledged == {update["update_id"]: len(wd.log)}
+    assert hook.received == [(update["update_id"], None)]

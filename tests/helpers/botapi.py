@@ -43,9 +43,15 @@ What it rejects with 400, like Telegram (same wording where Telegram's is known)
 * answerInlineQuery with more than 50 results, duplicate or over-long ids, or a
   ``message_text`` that sendMessage would reject; invalid bot commands.
 
+Misbehaving like Telegram on a bad day (``standin.faults``, see ``helpers.faults``):
+JSON 5xx and 429 answers, nginx HTML pages, connection resets and held answers, each
+either applied (the call took effect, its answer was lost) or not. For assertions:
+:meth:`BotApiStandin.delivered` (what reached the chats), :meth:`BotApiStandin.answers`
+and :meth:`BotApiStandin.assert_answered_once` (each update's replies).
+
 Not emulated: files/media sending, flood limits (inject them with
 :meth:`BotApiStandin.rate_limit`), the 409 conflict between two concurrent
-getUpdates pollers, MarkdownV2 parsing.
+getUpdates pollers, MarkdownV2 parsing, webhook delivery (``helpers.faults``).
 """
 
 from __future__ import annotations
@@ -57,13 +63,16 @@ import inspect
 import itertools
 import json
 import re
+import socket
+import struct
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
+
+from helpers.faults import Fault, FaultPlan
 
 __all__ = [
     "BotApiError",
@@ -160,10 +169,17 @@ class Exchange:
 
     method: str
     params: JSONDict
-    status: int | None = None  # None while pending, or if the client went away
-    response: JSONDict | None = None
-    injected: bool = False  # the answer came from fail_next()/rate_limit()
+    status: int | None = None  # None while pending, if the client went away, or reset
+    response: JSONDict | None = None  # None for HTML pages too
+    injected: bool = False  # the answer came from the fault plan (fail_next(), ...)
     abandoned: bool = False  # the client disconnected before the answer
+    fault: Fault | None = None  # what the fault plan did to it
+    effect: Any = None  # what the method did (its result), even if a fault lost the answer
+
+    @property
+    def applied(self) -> bool:
+        """The call took effect (whether or not the client heard so)."""
+        return self.effect is not None
 
     @property
     def ok(self) -> bool:
@@ -182,6 +198,8 @@ class Exchange:
         return (self.response or {}).get("description")
 
     def __str__(self) -> str:
+        if self.fault is not None:
+            return f"{self.method} -> injected {self.fault}"
         if self.status is None:
             return f"{self.method} -> {'abandoned' if self.abandoned else 'pending'}"
         if self.ok:
@@ -625,7 +643,7 @@ class BotApiStandin:
         self._next_update_id = 10001
         self._next_message_ids: dict[int | str, int] = {}
         self._query_ids = itertools.count(4_382_000_000_000_001)
-        self._injected: dict[str, deque[BotApiError]] = {}
+        self.faults = FaultPlan()
         self._changed = asyncio.Event()
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
@@ -704,22 +722,13 @@ class BotApiStandin:
         times: int = 1,
         error_code: int = 400,
         description: str = "Bad Request: injected failure",
-        parameters: JSONDict | None = None,
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail with the given error."""
-        queue = self._injected.setdefault(method.lower(), deque())
-        for _ in range(times):
-            queue.append(BotApiError(error_code, description, parameters))
+        self.faults.script(method, Fault.error(error_code, description), times=times)
 
     def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` answer 429 Too Many Requests."""
-        self.fail_next(
-            method,
-            times=times,
-            error_code=429,
-            description=f"Too Many Requests: retry after {retry_after}",
-            parameters={"retry_after": retry_after},
-        )
+        self.faults.script(method, Fault.flood(retry_after), times=times)
 
     # -- inspecting what the bot did ----------------------------------------
 
@@ -792,11 +801,85 @@ class BotApiStandin:
                     f"timed out after {timeout}s waiting for {count} successful {method} "
                     f"call(s), got {len(found)}; calls: {self._summary()}"
                 )
-            await self._wait_changed(remaining)
+            await self.wait_changed(remaining)
 
     def reset(self) -> None:
-        """Forget recorded calls (state such as messages and updates stays)."""
+        """Forget recorded calls and faults (state such as messages and updates stays)."""
         self.exchanges.clear()
+        self.faults.clear()
+
+    # -- accounting: what reached the chats ----------------------------------
+
+    def delivered(self, chat_id: int | str | None = None) -> list[JSONDict]:
+        """Messages sendMessage put in chats (in ``chat_id`` if given), in order.
+
+        Includes those whose answer a fault lost: what the users saw, duplicates too.
+        """
+        return [
+            e.effect
+            for e in self.exchanges
+            if e.method == "sendMessage"
+            and e.applied
+            and (chat_id is None or e.effect["chat"]["id"] == chat_id)
+        ]
+
+    def answers(self, updates: Iterable[JSONDict]) -> dict[int, list[JSONDict]]:
+        """Each update's replies, by ``update_id``, from what took effect.
+
+        A callback or inline query: its answerCallbackQuery / answerInlineQuery params.
+        A message: the delivered messages quoting it, and its chat's unquoted ones in
+        order (one each to the updates no quote answered, any surplus to the last one).
+        Without quotes only the count per chat is certain: give each chat one question
+        (or distinct answers) to pin down which update was answered twice.
+        """
+        found: dict[int, list[JSONDict]] = {}
+        by_message: dict[tuple[Any, Any], int] = {}
+        chats: dict[Any, list[int]] = {}
+        queries: dict[tuple[str, Any], int] = {}
+        for update in sorted(updates, key=lambda u: u["update_id"]):
+            uid = update["update_id"]
+            found[uid] = []
+            if "callback_query" in update:
+                queries["answerCallbackQuery", update["callback_query"]["id"]] = uid
+            elif "inline_query" in update:
+                queries["answerInlineQuery", update["inline_query"]["id"]] = uid
+            elif "message" in update:
+                chat = update["message"]["chat"]["id"]
+                by_message[chat, update["message"]["message_id"]] = uid
+                chats.setdefault(chat, []).append(uid)
+        unquoted: dict[Any, list[JSONDict]] = {}
+        for e in self.exchanges:
+            if not e.applied:
+                continue
+            if e.method in ("answerCallbackQuery", "answerInlineQuery"):
+                key = e.params.get("callback_query_id", e.params.get("inline_query_id"))
+                if (e.method, key) in queries:
+                    found[queries[e.method, key]].append(e.params)
+            elif e.method == "sendMessage":
+                chat = e.effect["chat"]["id"]
+                quoted = (e.effect.get("reply_to_message") or {}).get("message_id")
+                if quoted is None:
+                    unquoted.setdefault(chat, []).append(e.effect)
+                elif (chat, quoted) in by_message:
+                    found[by_message[chat, quoted]].append(e.effect)
+        for chat, messages in unquoted.items():
+            waiting = [uid for uid in chats.get(chat, []) if not found[uid]]
+            for i, message in enumerate(messages if waiting else []):
+                found[waiting[min(i, len(waiting) - 1)]].append(message)
+        return found
+
+    def assert_answered_once(self, updates: Iterable[JSONDict]) -> dict[int, list[JSONDict]]:
+        """Fail unless every update got exactly one reply (see :meth:`answers`); return them."""
+        found = self.answers(updates)
+        lost = [uid for uid, replies in found.items() if not replies]
+        twice = [uid for uid, replies in found.items() if len(replies) > 1]
+        if lost or twice:
+            raise AssertionError(
+                f"{len(found)} updates: {len(lost)} unanswered {lost[:10]}, "
+                f"{len(twice)} answered more than once {twice[:10]}; "
+                f"faults injected: {dict(self.faults.counts())}"
+            )
+        return found
 
     def _summary(self) -> str:
         if not self.exchanges:
@@ -811,12 +894,23 @@ class BotApiStandin:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
 
-    async def _wait_changed(self, timeout: float) -> None:
+    async def wait_changed(self, timeout: float) -> None:
+        """Return at the next call, answer or push, or after ``timeout`` s."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._changed.wait()
 
     # -- queueing updates ---------------------------------------------------
+
+    @property
+    def pending(self) -> list[JSONDict]:
+        """Updates queued and not confirmed yet, in order."""
+        return list(self._pending)
+
+    def confirm(self, update_id: int) -> None:
+        """Drop an update from the queue, as a webhook's 2xx answer does."""
+        self._pending = [u for u in self._pending if u["update_id"] != update_id]
+        self._changed_now()
 
     def push_update(self, update: JSONDict) -> JSONDict:
         """Queue a raw update (``update_id`` is assigned when missing) and return it."""
@@ -1424,7 +1518,7 @@ class BotApiStandin:
             if client_gone():
                 return None
             # Poll for a disconnect every 50 ms; new updates wake us at once.
-            await self._wait_changed(min(0.05, deadline - loop.time()))
+            await self.wait_changed(min(0.05, deadline - loop.time()))
         if client_gone():
             return None
         self._delivered.update(u["update_id"] for u in batch)
@@ -1461,26 +1555,12 @@ class BotApiStandin:
                 except asyncio.IncompleteReadError:
                     break  # the client closed the connection
                 except asyncio.LimitOverrunError:
-                    await self._write(
-                        writer,
-                        431,
-                        {
-                            "ok": False,
-                            "error_code": 431,
-                            "description": "Request Header Fields Too Large",
-                        },
-                        False,
-                    )
+                    await self._write(writer, _error(431, "Request Header Fields Too Large"), False)
                     break
                 lines = head.decode("latin-1").lstrip("\r\n").split("\r\n")
                 parts = lines[0].split(" ")
                 if len(parts) != 3:
-                    await self._write(
-                        writer,
-                        400,
-                        {"ok": False, "error_code": 400, "description": "Bad Request"},
-                        False,
-                    )
+                    await self._write(writer, _error(400, "Bad Request"), False)
                     break
                 http_method, target, version = parts
                 headers: dict[str, str] = {}
@@ -1497,11 +1577,17 @@ class BotApiStandin:
                 if headers.get("expect", "").lower() == "100-continue":
                     writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body = await self._read_body(reader, headers)
-                answer = await self._answer(http_method, target, headers, body, reader)
-                if answer is None:
-                    break  # client went away during a long poll
-                status, payload = answer
-                if not await self._write(writer, status, payload, keep_alive) or not keep_alive:
+                answer = await self._answer(
+                    http_method,
+                    target,
+                    headers,
+                    body,
+                    lambda: reader.at_eof() or writer.is_closing(),
+                )
+                if answer is None:  # the client went away, or a fault resets the connection
+                    _reset(writer)
+                    break
+                if not await self._write(writer, answer, keep_alive) or not keep_alive:
                     break
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass  # a broken or malformed connection: just drop it
@@ -1532,12 +1618,15 @@ class BotApiStandin:
         return await reader.readexactly(length) if length else b""
 
     @staticmethod
-    async def _write(
-        writer: asyncio.StreamWriter, status: int, payload: JSONDict, keep_alive: bool
-    ) -> bool:
+    async def _write(writer: asyncio.StreamWriter, answer: _Answer, keep_alive: bool) -> bool:
         if writer.is_closing():
             return False
-        body = json.dumps(payload, ensure_ascii=False, default=repr).encode("utf-8")
+        status, content = answer
+        if isinstance(content, str):
+            body, kind = content.encode("utf-8"), "text/html"
+        else:
+            body = json.dumps(content, ensure_ascii=False, default=repr).encode("utf-8")
+            kind = "application/json"
         try:
             phrase = HTTPStatus(status).phrase
         except ValueError:
@@ -1545,7 +1634,7 @@ class BotApiStandin:
         head = (
             f"HTTP/1.1 {status} {phrase}\r\n"
             "Server: botapi-standin\r\n"
-            "Content-Type: application/json\r\n"
+            f"Content-Type: {kind}\r\n"
             f"Content-Length: {len(body)}\r\n"
             f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
         )
@@ -1562,13 +1651,16 @@ class BotApiStandin:
         target: str,
         headers: dict[str, str],
         body: bytes,
-        reader: asyncio.StreamReader,
-    ) -> tuple[int, JSONDict] | None:
-        """Route one request to a Bot API method and record the exchange."""
+        client_gone: Callable[[], bool],
+    ) -> _Answer | None:
+        """Route one request to a Bot API method, through the fault plan; record it.
+
+        None: answer nothing and drop the connection.
+        """
         path, _, query = target.partition("?")
         match = re.fullmatch(r"/bot([^/]*)/([^/]*)/?", path)
         if match is None:
-            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+            return _error(404, "Not Found")
         token, raw_method = match.groups()
         exchange = Exchange(
             method=self._canonical(raw_method) if raw_method else raw_method, params={}
@@ -1583,12 +1675,12 @@ class BotApiStandin:
                 raise BotApiError(401, "Unauthorized")
             if http_method not in ("GET", "POST"):
                 raise BotApiError(405, "Method Not Allowed")
-            injected = self._injected.get(raw_method.lower())
-            if injected:
-                exchange.injected = True
-                raise injected.popleft()
+            exchange.fault = self.faults.draw(exchange.method, exchange.params)
+            exchange.injected = exchange.fault is not None
+            if exchange.fault is not None and not exchange.fault.applied:
+                return await self._inject(exchange, exchange.fault, None, client_gone)
             if exchange.method == "getUpdates":
-                result = await self._get_updates(exchange.params, reader.at_eof)
+                result = await self._get_updates(exchange.params, client_gone)
                 if result is None:
                     exchange.abandoned = True
                     self._changed_now()
@@ -1600,19 +1692,63 @@ class BotApiStandin:
                 result = entry[1](exchange.params)
                 if inspect.isawaitable(result):
                     result = await result
-            status, payload = 200, {"ok": True, "result": result}
+            exchange.effect = result
+            answer: _Answer = (200, {"ok": True, "result": result})
         except BotApiError as exc:
-            status, payload = exc.error_code, exc.payload()
+            answer = (exc.error_code, exc.payload())
         except Exception as exc:  # a bug in the stand-in or a custom handler: make it visible
-            status = 500
-            payload = {
-                "ok": False,
-                "error_code": 500,
-                "description": f"Internal Server Error: {exc!r}",
-            }
-        exchange.status, exchange.response = status, copy.deepcopy(payload)
+            answer = _error(500, f"Internal Server Error: {exc!r}")
+        if exchange.fault is not None:
+            return await self._inject(exchange, exchange.fault, answer, client_gone)
+        return self._record(exchange, answer)
+
+    async def _inject(
+        self,
+        exchange: Exchange,
+        fault: Fault,
+        answer: _Answer | None,
+        client_gone: Callable[[], bool],
+    ) -> _Answer | None:
+        """What the client gets instead of ``answer`` (None if the call was not applied)."""
+        if fault.kind == "error":
+            return self._record(exchange, (fault.status, fault.payload()))
+        if fault.kind == "html":
+            return self._record(exchange, (fault.status, fault.page()))
+        if fault.kind == "hold":
+            self._changed_now()  # the effect, if applied, is visible while we hold
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + fault.seconds
+            while not client_gone() and loop.time() < deadline:
+                await asyncio.sleep(min(0.02, deadline - loop.time()))
+            if answer is not None and not client_gone():
+                return self._record(exchange, answer)  # a slow success
+            exchange.abandoned = client_gone()
         self._changed_now()
-        return status, payload
+        return None
+
+    def _record(self, exchange: Exchange, answer: _Answer) -> _Answer:
+        status, content = answer
+        exchange.status = status
+        exchange.response = copy.deepcopy(content) if isinstance(content, dict) else None
+        self._changed_now()
+        return answer
+
+
+_Answer = tuple[int, JSONDict | str]
+"""An HTTP status and its body: JSON, or a str for an HTML page."""
+
+
+def _error(status: int, description: str) -> _Answer:
+    return status, {"ok": False, "error_code": status, "description": description}
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close the connection with a TCP RST, as a crashing proxy does."""
+    with contextlib.suppress(OSError):
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 def _visible_state(message: JSONDict) -> tuple[Any, ...]:
