@@ -153,6 +153,9 @@ class Lexicon:
     words: frozenset[str] = frozenset()
     """Every lowercase word the lexicon spells: the spelling corrector leaves them alone."""
     longest: int = 1
+    starts: dict[str, int] = field(default_factory=dict)
+    """Lowercase first word of a phrase -> the longest phrase starting with it: most words
+    start none, and are passed over with one look-up."""
     fingerprint: str = ""
 
     @classmethod
@@ -182,6 +185,10 @@ class Lexicon:
             for short, long in model.shorthand.items()
         }
         longest = max((len(s) for s in (*phrases, *exact)), default=1)
+        starts: dict[str, int] = {}
+        for seq in (*phrases, *exact):
+            first = seq[0].lower()
+            starts[first] = max(starts.get(first, 0), len(seq))
         return cls(
             phrases=phrases,
             exact=exact,
@@ -191,6 +198,7 @@ class Lexicon:
             names=frozenset(t.term for t in model.terms if t.kind is not TermKind.WORD),
             words=frozenset(words),
             longest=longest,
+            starts=starts,
             fingerprint=fingerprint,
         )
 
@@ -218,7 +226,12 @@ class Lexicon:
         i, n = 0, len(typed)
         while i < n:
             found: tuple[int, str] | None = None
-            for size in range(min(self.longest, n - i), 0, -1):
+            reach = self.starts.get(lower[i], 0)
+            if not reach and lower[i] not in self.before:
+                out.append(lower[i])
+                i += 1
+                continue
+            for size in range(min(reach, n - i), 0, -1):
                 if use_exact and (term := self.exact.get(tuple(typed[i : i + size]))):
                     found = (size, term)
                     break

@@ -211,12 +211,17 @@ def build_index(knowledge: Knowledge) -> SearchIndex:
     lexicon: set[str] = set(knowledge.lexicon.words)
     vocabulary: dict[str, str] = {}
 
+    seen: dict[str, list[str]] = {}  # quotes and answers repeat: one article, many entries
+
     def tokenise_in_order(text: str) -> list[str]:
+        if text in seen:
+            return seen[text]
         lexicon.update(plain(text).split())
         found = []
         for word in words(text, knowledge.lexicon):
             vocabulary.setdefault(word, stem(word))
             found.append(vocabulary[word])
+        seen[text] = found
         return found
 
     def tokenise(text: str) -> set[str]:
