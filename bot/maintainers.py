@@ -16,7 +16,7 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 
 from bot.engine import Engine
-from bot.store import Store, UnansweredQuestion, VoteCount
+from bot.store import SQLiteStore, Store, UnansweredQuestion, VoteCount
 from bot.text import plain
 
 REPORT_VOTE_KEY = b"report: reads votes, never casts them"
@@ -174,7 +174,9 @@ def read_report(
     file: reading never creates one). Questions older than `retention_days` are left out."""
     if not path.exists():
         return None
-    store = Store(path, max_rows=max_rows, retention_days=retention_days, vote_key=REPORT_VOTE_KEY)
+    store = SQLiteStore(
+        path, max_rows=max_rows, retention_days=retention_days, vote_key=REPORT_VOTE_KEY
+    )
     with store:
         return build_report(store, engine, limit)
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from helpers.botapi import BotApiStandin
+from helpers.postgres import PostgresServer, find_binaries, start_postgres
 from helpers.running import BotUnderTest, bot_settings, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,3 +105,21 @@ async def shared_bot(module_bot: BotUnderTest) -> BotUnderTest:
     await module_bot.settle()
     module_bot.api.reset()
     return module_bot
+
+
+# --- a throwaway PostgreSQL ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, on loopback; each test takes a fresh database
+    from it (`postgres_server.fresh_database()`). Skipped only where the server is not
+    installed (CI installs it)."""
+    binaries = find_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL server binaries not installed (/usr/lib/postgresql/*/bin)")
+    server = start_postgres(binaries)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -21,7 +21,7 @@ from helpers.botapi import BotApiStandin
 from helpers.running import ADMIN_ID, BotUnderTest, bot_settings, serve
 
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 USER_ID = 1001
@@ -289,7 +289,7 @@ async def test_unanswered_log_survives_restart(
     assert len(before) == 3
 
     # The file alone, opened afresh after the bot stopped.
-    with Store(settings.database_path, vote_key=b"another key") as reopened:
+    with SQLiteStore(settings.database_path, vote_key=b"another key") as reopened:
         assert reopened.unanswered() == before
 
     async with serve(standin, settings) as bot:

@@ -19,7 +19,7 @@ from bot.maintainers import (
     group_unanswered,
 )
 from bot.settings import Settings
-from bot.store import Store, UnansweredQuestion
+from bot.store import SQLiteStore, Store, UnansweredQuestion
 
 T0 = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0)
 """Recent enough that the unanswered log's retention (90 days by default) keeps it."""
@@ -93,7 +93,7 @@ def settings(tmp_path: Path, qa_path: Path) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Store]:
-    with Store(settings.database_path, vote_key=b"bot key") as opened:
+    with SQLiteStore(settings.database_path, vote_key=b"bot key") as opened:
         yield opened
 
 
