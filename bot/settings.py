@@ -28,7 +28,7 @@ from bot.errors import ConfigError
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 SECRETS_DIR = Path("/run/secrets")
 """Where Docker and Compose mount secrets (`--secret TELEGRAM_BOT_TOKEN`)."""
-SECRET_FIELDS = frozenset({"TELEGRAM_BOT_TOKEN", "WEBHOOK_SECRET", "VOTE_KEY"})
+SECRET_FIELDS = frozenset({"TELEGRAM_BOT_TOKEN", "WEBHOOK_SECRET", "VOTE_KEY", "DATABASE_URL"})
 """Variables whose value an error message must not repeat."""
 
 
@@ -93,6 +93,8 @@ class Settings(BaseSettings):
         frozenset(), validation_alias="ADMIN_IDS"
     )
     database_path: Path = Field(Path("data/bot.sqlite3"), validation_alias="DATABASE_PATH")
+    database_url: SecretStr = Field(SecretStr(""), validation_alias="DATABASE_URL")
+    """postgresql://... selects the shared PostgreSQL store (bot/store); unset: SQLite."""
     unanswered_max_rows: int = Field(10_000, ge=1, validation_alias="UNANSWERED_MAX_ROWS")
     unanswered_retention_days: int = Field(
         90, ge=1, le=36_500, validation_alias="UNANSWERED_RETENTION_DAYS"

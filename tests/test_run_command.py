@@ -8,10 +8,12 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 import httpx
 from helpers.botapi import BotApiStandin
+from helpers.faults import Fault, WebhookDelivery
 from helpers.waiting import until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,3 +170,138 @@ async def test_webhook_settings_are_checked_before_start(tmp_path: Path) -> None
     _, err = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 2
     assert "https" in err.decode() and "Traceback" not in err.decode()
+
+
+# --- reliability: start-up blips, restarts and crashes (issue 9) -----------------------
+
+
+async def test_start_up_rides_out_a_blip(standin: BotApiStandin, tmp_path: Path) -> None:
+    standin.faults.script("getMe", Fault.error(500), Fault.html(502))
+    standin.faults.script("setMyCommands", Fault.reset())
+    standin.faults.script("deleteWebhook", Fault.error(500))
+    env = {**polling_env(standin, tmp_path), "STARTUP_DEADLINE": "20"}
+    process = await start_bot(env)
+    try:
+        standin.push_message("who claimed the attack?")
+        await standin.wait_for("sendMessage", timeout=20)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+
+
+async def test_start_up_gives_up_after_its_deadline_with_one_line(
+    standin: BotApiStandin, tmp_path: Path
+) -> None:
+    standin.faults.script("getMe", Fault.html(502), times=10_000)
+    env = {**polling_env(standin, tmp_path), "STARTUP_DEADLINE": "1", "SEND_DEADLINE": "0.3"}
+    start = time.monotonic()
+    process = await start_bot(env)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    log = err.decode()
+    assert process.returncode == 1, log
+    assert time.monotonic() - start < 15
+    assert "Traceback" not in log and "<html>" not in log
+    assert "Could not reach the Bot API" in log and "for 1 s" in log
+
+
+def polling_env(standin: BotApiStandin, tmp_path: Path) -> dict[str, str]:
+    return {
+        "TELEGRAM_BOT_TOKEN": standin.token,
+        "TELEGRAM_BASE_URL": standin.api_base_url,
+        "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+        "SEND_RATE_LIMIT": "0",
+        "USER_BUDGET": "1000",
+    }
+
+
+def questions(standin: BotApiStandin, users: int, each: int) -> list[dict[str, object]]:
+    """`each` questions from each of `users` private chats, interleaved."""
+    return [
+        standin.push_message(text, user_id=5000 + u, chat_id=5000 + u)
+        for text in ["What is ISIS-K?", "who claimed the attack", "how many died"][:each]
+        for u in range(users)
+    ]
+
+
+async def test_polling_restart_mid_load_loses_nothing(
+    standin: BotApiStandin, tmp_path: Path
+) -> None:
+    """SIGTERM with most questions unanswered: those fetched are answered before exit,
+    the rest by the next process; none twice."""
+    env = polling_env(standin, tmp_path)
+    process = await start_bot(env)
+    await standin.wait_for("deleteWebhook", timeout=20)
+    asked = questions(standin, users=70, each=3)
+    await until(lambda: len(standin.delivered()) >= 20, timeout=20, what="some answers")
+    process.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, err.decode()
+    assert len(standin.delivered()) < len(asked)  # it was stopped mid-load
+    process = await start_bot(env)
+    try:
+        await until(lambda: len(standin.delivered()) >= len(asked), timeout=30, what="all")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    standin.assert_answered_once(asked)
+    assert "Traceback" not in err.decode()
+
+
+async def test_webhook_crash_mid_load_with_redelivery_loses_nothing_and_repeats_nothing(
+    standin: BotApiStandin, tmp_path: Path
+) -> None:
+    """SIGKILL while replies are in flight; Telegram re-sends every unacknowledged update
+    to the restarted bot: each question answered exactly once.
+
+    The kill comes when every update in hand is waiting for a reply Telegram has already
+    taken (held answers): the instant at which a naive bot would lose or repeat them."""
+    port = free_port()
+    env = {**webhook_env(standin, tmp_path, port), "SEND_RATE_LIMIT": "0", "USER_BUDGET": "1000"}
+    process = await start_bot(env, "--webhook")
+    url = f"http://127.0.0.1:{port}/telegram"
+    try:
+        await standin.wait_for("setWebhook", timeout=20)
+        await wait_listening(port)
+        async with WebhookDelivery(standin, url, attempts=1000, max_backoff=0.2) as hook:
+            asked = questions(standin, users=20, each=3)
+            await until(lambda: len(standin.delivered()) >= 15, timeout=20, what="answers")
+            standin.faults.script("sendMessage", Fault.hold(60, applied=True), times=10_000)
+
+            def all_in_hand_held() -> bool:
+                held = [e for e in standin.exchanges if e.fault and e.status is None]
+                chats = {u["message"]["chat"]["id"] for u in standin.pending}
+                return len(held) == len(chats) > 0
+
+            await until(all_in_hand_held, timeout=20, what="every update in hand held")
+            process.kill()
+            await process.wait()
+            standin.faults.clear()
+            process = await start_bot(env, "--webhook")
+            await hook.wait_idle(timeout=30)
+            assert not hook.given_up
+            assert any(tries > 1 for tries in hook.acknowledged.values())  # re-sent
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    standin.assert_answered_once(asked)
+    assert "Traceback" not in err.decode()
+
+
+async def wait_listening(port: int) -> None:
+    async def ready() -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+
+    for _ in range(500):
+        if await ready():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"nothing listens on port {port}")

@@ -30,7 +30,7 @@ from bot.logs import REDACTED, Redactor, install_redactor
 from bot.matching import Verdict
 from bot.replies import example_entries
 from bot.telegram.handlers import ADMIN_IN_PRIVATE, GONE, INLINE_RESULTS, NOT_TEXT
-from bot.telegram.webhook import SECRET_HEADER, web_app
+from bot.telegram.webhook import SECRET_HEADER, Door, web_app
 
 BOT_USERNAME = "article_qa_bot"
 JSONDict = dict[str, Any]
@@ -672,16 +672,17 @@ async def test_token_never_appears_in_debug_logs(
     await inline(shared_bot, "kabul")
     await press(shared_bot, "a:what-is-isis-k")
     api.fail_next("sendMessage", error_code=400, description=f"Bad Request: see /bot{token}/x")
-    await shared_bot.ask("hi")  # fails: logged with a traceback naming the token
+    await shared_bot.ask("hi")  # fails: logged (one line) with a description naming the token
     await shared_bot.ask("thanks")
     await shared_bot.settle()  # every update handled, and its errors logged
     assert any(r.name.startswith("httpx") for r in caplog.records)  # URLs were logged...
     assert REDACTED in caplog.text  # ...with the token scrubbed
-    assert any(r.exc_text for r in caplog.records if r.levelno >= logging.ERROR)
-    for record in caplog.records:
-        assert token not in record.getMessage(), record.name
-        assert token not in (record.exc_text or ""), record.name
-    assert token not in caplog.text
+    refusals = [r.getMessage() for r in caplog.records if "not fully handled" in r.getMessage()]
+    assert refusals and all(REDACTED in line for line in refusals)  # logged, scrubbed
+    for record in caplog.records:  # python-telegram-bot lower-cases error descriptions
+        assert token.lower() not in record.getMessage().lower(), record.name
+        assert token.lower() not in (record.exc_text or "").lower(), record.name
+    assert token.lower() not in caplog.text.lower()
 
 
 def test_redactor_scrubs_message_arguments_and_traceback(
@@ -766,12 +767,11 @@ async def test_a_failing_handler_is_logged_once_and_the_bot_keeps_answering(
     await shared_bot.settle()  # every update handled, and its errors logged
     records = [r for r in caplog.records if r.name == "bot.telegram.handlers"]
     assert len(records) == 1
-    (record,) = records
-    assert record.levelno == logging.ERROR
+    (record,) = records  # Telegram's refusal is a condition, not a bug: one line
+    assert record.levelno == logging.WARNING
     assert str(failing["update_id"]) in record.getMessage()
-    assert record.exc_info is not None
-    assert "something" in str(record.exc_info[1]).lower()
-    assert len(errors_logged(caplog)) == 1
+    assert "BadRequest: Something" in record.getMessage()
+    assert record.exc_info is None and "\n" not in record.getMessage()
     for params in api.sent("sendMessage"):
         assert "Traceback" not in params["text"] and "something" not in params["text"].lower()
     assert [e.description for e in api.errors] == ["Bad Request: something"]
@@ -788,7 +788,8 @@ async def webhook(shared_bot: BotUnderTest) -> AsyncIterator[httpx.AsyncClient]:
     """bot.telegram.webhook served on a free loopback port, and a client for it."""
     sockets = bind_sockets(0, "127.0.0.1")
     port = sockets[0].getsockname()[1]
-    server = HTTPServer(web_app(shared_bot.app, WEBHOOK_SECRET))
+    door = Door(secret=WEBHOOK_SECRET, max_body=1 << 20, max_requests=40, deadline=10)
+    server = HTTPServer(web_app(shared_bot.app, door))
     server.add_sockets(sockets)
     try:
         async with httpx.AsyncClient(
@@ -883,7 +884,9 @@ async def test_webhook_rejects_bodies_that_are_not_updates_with_400(
     body: bytes,
 ) -> None:
     response = await webhook.post(
-        "/telegram", content=body, headers={SECRET_HEADER: WEBHOOK_SECRET}
+        "/telegram",
+        content=body,
+        headers={SECRET_HEADER: WEBHOOK_SECRET, "Content-Type": "application/json"},
     )
     assert response.status_code == 400
     assert not errors_logged(caplog)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-from collections.abc import Callable
+import re
 from typing import Any
 
 from telegram import (
@@ -20,7 +19,6 @@ from telegram import (
     BotCommandScopeDefault,
     LinkPreviewOptions,
     Message,
-    Update,
     User,
 )
 from telegram.constants import ParseMode
@@ -42,12 +40,17 @@ from bot import health
 from bot.callbacks import ShowAnswer, ShowTopics, Vote
 from bot.engine import Engine, ReloadOutcome
 from bot.errors import KnowledgeError
-from bot.logs import Redactor, configure_logging
+from bot.logs import configure_logging, one_line_telegram_errors
 from bot.replies import fit_plain
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import Store, StoreError, open_store
+from bot.telegram.admission import GROUP_BUDGET, GROUP_WINDOW, UpdateGate
+from bot.telegram.fairness import Budgets
 from bot.telegram.handlers import Handlers
+from bot.telegram.lifecycle import serve_polling
 from bot.telegram.liveness import LivenessRequest
+from bot.telegram.ordering import ChatOrder
+from bot.telegram.sending import PollingRequest, RetryingRequest
 from bot.telegram.webhook import serve_webhook
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,27 @@ GROUPS = filters.ChatType.GROUPS & MESSAGES
 AppType = Application[Any, Any, Any, Any, Any, Any]
 
 
+class MentionsBot(filters.Mention):
+    """`filters.Mention`, or the bot's @username in the text: a modified client can send
+    entities that do not fit the text (a mention splitting a surrogate pair, offsets past
+    the end), which must neither crash the filter nor hide a real mention."""
+
+    __slots__ = ("pattern",)
+
+    def __init__(self, me: User) -> None:
+        super().__init__(me)
+        name = re.escape(me.username or str(me.id))
+        self.pattern = re.compile(rf"@{name}\b", re.IGNORECASE)
+
+    def filter(self, message: Message) -> bool:
+        try:
+            if super().filter(message):
+                return True
+        except (UnicodeError, IndexError, ValueError):
+            log.info("A message's entities do not fit its text; reading the text instead")
+        return bool(self.pattern.search(message.text or message.caption or ""))
+
+
 class RepliesTo(filters.MessageFilter):
     """Messages that reply to a message of the given user (here: the bot itself)."""
 
@@ -96,7 +120,7 @@ def handler_list(
     """
     admins = filters.User(user_id=admin_ids)
     maintainer_commands = [c.command for c in ADMIN_ONLY]
-    addressed = filters.Mention(me) | RepliesTo(me.id)
+    addressed = MentionsBot(me) | RepliesTo(me.id)
     return [
         # 1. Maintainers' commands: admins in private; an admin in a group is told to use a
         #    private chat (a group must not see the log); anyone else gets a refusal.
@@ -133,11 +157,35 @@ def build_application(settings: Settings, engine: Engine, store: Store) -> AppTy
     """The whole bot as a python-telegram-bot Application, ready to initialise.
 
     The handlers are added by `on_startup`, once getMe has told the bot its own name.
+    Every call but getUpdates goes through `RetryingRequest` (bot.telegram.sending);
+    updates are handled concurrently across chats, in order within each (`ChatOrder`),
+    after the gate (bot.telegram.admission) has dropped re-deliveries and floods.
     """
+    handlers = Handlers(engine, store, settings)
+    gate = UpdateGate(
+        store,
+        users=Budgets(settings.user_budget, settings.user_budget_window),
+        groups=Budgets(GROUP_BUDGET, GROUP_WINDOW),
+        slow_down=handlers.slow_down,
+    )
+    order = ChatOrder(settings.concurrent_updates, gate)
+    polls: PollingRequest = (
+        LivenessRequest(settings.health_file)
+        if settings.health_file is not None
+        else PollingRequest(connection_pool_size=1)
+    )
+    polls.wait_handled = order.wait_handled  # confirm a batch once it has been handled
     builder = (
         ApplicationBuilder()
         .token(settings.token.get_secret_value())
         .base_url(settings.base_url)
+        .request(
+            RetryingRequest(
+                deadline=settings.send_deadline, read_timeout=settings.send_read_timeout
+            )
+        )
+        .get_updates_request(polls)
+        .concurrent_updates(order)
         .defaults(
             Defaults(
                 parse_mode=ParseMode.HTML,
@@ -147,11 +195,11 @@ def build_application(settings: Settings, engine: Engine, store: Store) -> AppTy
         .post_init(on_startup)
         .post_shutdown(on_shutdown)
     )
-    if settings.health_file is not None:
-        builder = builder.get_updates_request(LivenessRequest(settings.health_file))
-    # Flood limits (429) are waited out and retried, three times at most.
-    app: AppType = builder.rate_limiter(AIORateLimiter(max_retries=3)).build()
-    app.bot_data["handlers"] = Handlers(engine, store, settings)
+    # Throttling to Telegram's limits (all chats; each group); 429s are retried per call
+    # by RetryingRequest, so this limiter never retries (nor pauses every chat for one).
+    limiter = AIORateLimiter(overall_max_rate=settings.send_rate_limit, max_retries=0)
+    app: AppType = builder.rate_limiter(limiter).build()
+    app.bot_data["handlers"] = handlers
     return app
 
 
@@ -166,10 +214,13 @@ async def on_startup(app: AppType) -> None:
     `run_polling` and the webhook server call it as `post_init`; the tests call it.
     """
     handlers = handlers_of(app)
-    app.add_handlers(handler_list(handlers, app.bot.bot, handlers.settings.admin_ids))
-    app.add_error_handler(handlers.error)
+    if not app.bot_data.get("wired"):  # start-up may be retried: wire once
+        app.add_handlers(handler_list(handlers, app.bot.bot, handlers.settings.admin_ids))
+        app.add_error_handler(handlers.error)
+        app.bot_data["wired"] = True
     await _publish_commands(app, handlers.settings)
-    app.bot_data["watcher"] = asyncio.create_task(watch_knowledge(app), name="knowledge-watch")
+    if "watcher" not in app.bot_data:
+        app.bot_data["watcher"] = asyncio.create_task(watch_knowledge(app), name="knowledge-watch")
 
 
 async def on_shutdown(app: AppType) -> None:
@@ -226,48 +277,30 @@ async def report_reload(app: AppType, outcome: ReloadOutcome) -> None:
             log.warning("Could not tell admin %s about the failed reload: %s", admin, exc)
 
 
-def _one_line_network_errors(redactor: Redactor) -> Callable[[logging.LogRecord], bool]:
-    """Telegram unreachable or a bad token is a condition, not a bug: no traceback."""
-
-    def shorten(record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, NetworkError | InvalidToken) and not isinstance(error, BadRequest):
-            message = f"{record.getMessage()} ({error})"
-            record.msg, record.args = redactor.scrub(message), None
-            record.exc_info, record.exc_text = None, None
-        return True
-
-    return shorten
-
-
 def run(settings: Settings, *, webhook: bool = False) -> int:
     """Start the bot (long polling or webhook) until interrupted; an exit code."""
     redactor = configure_logging(
         settings.log_level, settings.token, settings.webhook_secret, settings.vote_key
     )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_one_line_network_errors(redactor))
+    one_line_telegram_errors(redactor)
     try:
         engine = Engine(settings.qa_file)
     except KnowledgeError as exc:
         for problem in exc.problems:
             log.error("%s", problem)
         return 1
-    store = Store(
-        settings.database_path,
-        max_rows=settings.unanswered_max_rows,
-        vote_key=settings.ballot_key,
-    )
+    try:
+        store = open_store(settings)
+    except StoreError as exc:
+        log.error("%s", exc)
+        return 1
     app = build_application(settings, engine, store)
     log.info(
         "Serving %d entries about %r", len(engine.knowledge.entries), engine.knowledge.article.title
     )
     try:
-        if webhook:
-            return asyncio.run(serve_webhook(app, settings))
-        app.run_polling(
-            allowed_updates=Update.ALL_TYPES, stop_signals=(signal.SIGINT, signal.SIGTERM)
-        )
+        serve = serve_webhook if webhook else serve_polling
+        return asyncio.run(serve(app, settings))
     except InvalidToken:
         log.error("Telegram refused TELEGRAM_BOT_TOKEN: check it with @BotFather")
         return 2
@@ -275,6 +308,10 @@ def run(settings: Settings, *, webhook: bool = False) -> int:
         log.error("Telegram refused the start-up request: %s", exc.message)
         return 2
     except NetworkError as exc:
-        log.error("Could not reach the Bot API at %s: %s", settings.base_url, exc)
+        log.error(
+            "Could not reach the Bot API at %s for %.0f s: %s",
+            settings.base_url,
+            settings.startup_deadline,
+            exc,
+        )
         return 1
-    return 0

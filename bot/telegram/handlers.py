@@ -14,13 +14,14 @@ import re
 from dataclasses import dataclass
 
 from telegram import (
+    CallbackQuery,
     InlineQueryResultArticle,
     InlineQueryResultsButton,
     InputTextMessageContent,
     Message,
     Update,
 )
-from telegram.error import BadRequest
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
 from bot.callbacks import ShowAnswer, ShowTopics, Vote, decode
@@ -45,6 +46,7 @@ from bot.replies import (
 from bot.settings import Settings
 from bot.store import Store
 from bot.telegram.markup import keyboard
+from bot.telegram.ordering import mark_failed
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ VOTE_THANKS = {
     "already counted": "You already voted on this answer.",
 }
 GONE = "That question is no longer in my list. Send /topics to see what I know now."
+SLOW_DOWN = "You are sending messages faster than I can answer. Wait a minute, then ask again."
+NOT_COUNTED = "Sorry, I could not count that just now. Try again later."
 
 
 @dataclass
@@ -185,13 +189,14 @@ class Handlers:
         query = update.callback_query
         action = decode(query.data) if query else None
         if query is None or not isinstance(action, ShowAnswer):
+            await self.unknown_button(update, context)  # e.g. no data at all: still answered
             return
         knowledge = self.engine.knowledge
         entry = knowledge.entry(action.entry_id)
         if entry is None:
-            await query.answer(GONE, show_alert=True)
+            await _answer(query, GONE, alert=True)
             return
-        await query.answer()
+        await _answer(query)
         if isinstance(query.message, Message):
             reply = answer_reply(knowledge, entry, self._links(context))
             await self._send(query.message, reply, quote=False)
@@ -201,40 +206,51 @@ class Handlers:
         query = update.callback_query
         action = decode(query.data) if query else None
         if query is None or not isinstance(action, ShowTopics):
+            await self.unknown_button(update, context)  # e.g. no data at all: still answered
             return
-        await query.answer()
+        await _answer(query)
         if not isinstance(query.message, Message):
             return
         reply = topics_reply(self.engine.knowledge, action.page)
         try:
             await query.message.edit_text(reply.html, reply_markup=keyboard(reply))
-        except BadRequest as exc:  # a double tap: the page is already shown
-            if "not modified" not in exc.message.lower():
-                raise
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():  # a double tap: already shown
+                return
+            # The message is gone or too old to edit: show the page as a new message.
+            log.info("Could not edit the topics list (%s); sending it anew", exc.message)
+            await self._send(query.message, reply, quote=False)
 
     async def vote(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Count a 👍/👎 once per person and answer message (who voted is not stored)."""
         query = update.callback_query
         action = decode(query.data) if query else None
         if query is None or not isinstance(action, Vote):
+            await self.unknown_button(update, context)  # e.g. no data at all: still answered
             return
         where = query.message
         if where is None:  # too old for Telegram to say which message it was
-            await query.answer(VOTE_THANKS["counted"])
+            await _answer(query, VOTE_THANKS["counted"])
             return
-        outcome = await asyncio.to_thread(
-            self.store.vote,
-            action.entry_id,
-            message_key=f"{where.chat.id}:{where.message_id}",
-            voter=str(query.from_user.id),
-            up=action.up,
-        )
-        await query.answer(VOTE_THANKS[outcome.status])
+        try:
+            outcome = await asyncio.to_thread(
+                self.store.vote,
+                action.entry_id,
+                message_key=f"{where.chat.id}:{where.message_id}",
+                voter=str(query.from_user.id),
+                up=action.up,
+            )
+        except Exception as exc:  # the button must stop spinning whatever happened
+            log.warning("Could not record a vote: %s", exc)
+            await _answer(query, NOT_COUNTED)
+            return
+        await _answer(query, VOTE_THANKS[outcome.status])
 
     async def unknown_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Data no pattern knows (an old keyboard, a tampered client): stop the spinner."""
         if query := update.callback_query:
-            await query.answer()
+            log.info("A button with unknown data was pressed; answered and ignored")
+            await _answer(query)
 
     # --- inline mode -------------------------------------------------------------------
 
@@ -278,10 +294,31 @@ class Handlers:
 
     # --- errors ------------------------------------------------------------------------
 
+    async def slow_down(self, update: Update) -> None:
+        """The first message over its sender's budget: one short line, the rest is dropped."""
+        if message := update.effective_message:
+            await self._send(message, Reply(esc(SLOW_DOWN), SLOW_DOWN))
+
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Log every failure once, with the update's id; never show it to the user."""
+        """Log every failure once, with the update's id; never show it to the user.
+
+        Telegram's refusals and outages are conditions, not bugs: one line, no traceback.
+        An outage that outlasted the retries marks the update failed, so a webhook
+        re-delivery gets another try.
+        """
         update_id = update.update_id if isinstance(update, Update) else None
-        log.error("Error while handling update %s", update_id, exc_info=context.error)
+        error = context.error
+        if isinstance(error, TelegramError):
+            if _worth_redelivery(error):
+                mark_failed()
+            log.warning(
+                "Update %s not fully handled: %s: %s",
+                update_id,
+                type(error).__name__,
+                _one_line(error.message),
+            )
+            return
+        log.error("Error while handling update %s", update_id, exc_info=error)
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -315,6 +352,28 @@ class Handlers:
 
     def _links(self, context: ContextTypes.DEFAULT_TYPE) -> Links:
         return Links(bot_username=context.bot.username)
+
+
+async def _answer(query: CallbackQuery, text: str | None = None, *, alert: bool = False) -> None:
+    """Stop a button's spinner; an answer Telegram no longer takes (too old, already
+    answered after a retry) is one log line, not an error."""
+    try:
+        await query.answer(text, show_alert=alert)
+    except BadRequest as exc:
+        log.info("Could not answer a button press: %s", exc.message)
+
+
+def _worth_redelivery(error: TelegramError) -> bool:
+    """Telegram was unreachable or overloaded (not a refusal, not a reply that may have
+    arrived late): handling the update again later may succeed."""
+    if isinstance(error, RetryAfter):
+        return True
+    return isinstance(error, NetworkError) and not isinstance(error, BadRequest | TimedOut)
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _ranked_entries(result: MatchResult) -> list[Entry]:

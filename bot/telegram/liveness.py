@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from telegram.request import HTTPXRequest
-
 from bot import health
+from bot.telegram.sending import PollingRequest
 
 
-class LivenessRequest(HTTPXRequest):
-    """python-telegram-bot's own HTTP request (one connection, as for getUpdates by
-    default) that refreshes the HEALTH_FILE whenever Telegram answered 200."""
+class LivenessRequest(PollingRequest):
+    """getUpdates' request (bot.telegram.sending.PollingRequest) that also refreshes the
+    HEALTH_FILE whenever Telegram answered 200."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(connection_pool_size=1)

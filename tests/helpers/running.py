@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,8 +14,10 @@ from telegram.ext import Application
 
 from bot.engine import Engine
 from bot.settings import Settings
-from bot.store import Store
+from bot.store import SQLiteStore, Store
 from bot.telegram.app import build_application, on_shutdown, on_startup
+from bot.telegram.lifecycle import polling_failed
+from bot.telegram.ordering import ChatOrder
 from helpers.botapi import BotApiStandin
 
 ADMIN_ID = 4242
@@ -43,8 +46,9 @@ class BotUnderTest:
     async def settle(self) -> None:
         """Return once every update queued so far has been handled.
 
-        The bot handles updates one at a time, in order, so once it has answered an inline
-        query pushed now, it is done with everything before it. The query adds no message:
+        Updates are fetched in order, so once an inline query pushed now is answered, every
+        earlier update has been fetched; then the bot is done once nothing is in hand
+        (chats are handled concurrently). The query adds no message:
         `api.sent("sendMessage")` is unchanged.
         """
         update = self.api.push_inline_query("", user_id=SETTLE_USER)
@@ -52,6 +56,9 @@ class BotUnderTest:
         await self.api.wait_for(
             "answerInlineQuery", where=lambda p: p.get("inline_query_id") == query_id
         )
+        processor = self.app.update_processor
+        assert isinstance(processor, ChatOrder)
+        await asyncio.wait_for(processor.wait_idle(), timeout=10)
 
 
 def bot_settings(api: BotApiStandin, qa_path: Path, data_dir: Path) -> Settings:
@@ -64,6 +71,7 @@ def bot_settings(api: BotApiStandin, qa_path: Path, data_dir: Path) -> Settings:
         admin_ids=frozenset({ADMIN_ID}),
         database_path=data_dir / "bot.sqlite3",
         reload_interval=0.1,
+        user_budget=100_000,  # one test user asks everything; tests/test_fairness.py sets one
     )
 
 
@@ -71,13 +79,13 @@ def bot_settings(api: BotApiStandin, qa_path: Path, data_dir: Path) -> Settings:
 async def serve(api: BotApiStandin, settings: Settings) -> AsyncIterator[BotUnderTest]:
     """The whole bot on `settings`, polling `api` over real HTTP, until the block ends."""
     engine = Engine(settings.qa_file, settle=0.05)
-    store = Store(settings.database_path, max_rows=100, vote_key=b"test-vote-key")
+    store = SQLiteStore(settings.database_path, max_rows=100, vote_key=b"test-vote-key")
     app = build_application(settings, engine, store)
     await app.initialize()
     await on_startup(app)
     await app.start()
     assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1)
+    await app.updater.start_polling(poll_interval=0, timeout=1, error_callback=polling_failed)
     try:
         yield BotUnderTest(app, api, settings, engine, store)
     finally:
