@@ -4,7 +4,6 @@ a reply that is slow or waiting out a 429 for one chat holds up no other chat.""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from helpers.faults import Fault
@@ -77,10 +76,8 @@ async def test_concurrency_is_bounded_but_waiting_chats_take_no_slot() -> None:
     # 50 updates of one chat queue behind each other; ten other chats still get through.
     jobs = [(message_update(i, 1), handle()) for i in range(50)]
     jobs += [(message_update(100 + i, 1000 + i), handle()) for i in range(10)]
-    start = time.monotonic()
     await run_all(order, jobs)
     assert peak == 2
-    assert time.monotonic() - start < 2.0
 
 
 async def test_the_gate_can_skip_or_replace_and_outcomes_are_reported() -> None:
@@ -150,10 +147,11 @@ async def test_a_slow_reply_to_one_chat_does_not_delay_another(shared_bot: BotUn
     slow = api.push_message("What is ISIS-K?", user_id=501, chat_id=501)
     await until(lambda: any(e.fault for e in api.exchanges), what="the held reply")
     second = api.push_message("how many people died", user_id=501, chat_id=501)
-    start = time.monotonic()
     api.push_message("who claimed the attack", user_id=502, chat_id=502)
     await api.wait_for("sendMessage", where=lambda p: p["chat_id"] == 502)
-    assert time.monotonic() - start < 1.0  # not behind chat 501's held reply
+    # Chat 502 was answered while chat 501's first reply was still held: 501's second
+    # question had not been answered yet (a bot handling updates one by one would have).
+    assert len(api.calls_to("sendMessage", 501)) == 1
     await api.wait_for("sendMessage", count=2, where=lambda p: p["chat_id"] == 501, timeout=10)
     api.assert_answered_once([slow, second])
     first, then = (m["text"] for m in api.delivered(501))
@@ -165,9 +163,8 @@ async def test_a_flood_wait_for_one_chat_does_not_delay_another(shared_bot: BotU
     api.faults.script("sendMessage", Fault.flood(2))
     waiting = api.push_message("What is ISIS-K?", user_id=511, chat_id=511)
     await until(lambda: any(e.fault for e in api.exchanges), what="the 429")
-    start = time.monotonic()
     other = api.push_message("who claimed the attack", user_id=512, chat_id=512)
     await api.wait_for("sendMessage", where=lambda p: p["chat_id"] == 512)
-    assert time.monotonic() - start < 1.0
+    assert not api.sent("sendMessage", where=lambda p: p["chat_id"] == 511)  # still waiting
     await api.wait_for("sendMessage", where=lambda p: p["chat_id"] == 511, timeout=10)
     api.assert_answered_once([waiting, other])

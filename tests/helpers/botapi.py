@@ -737,6 +737,13 @@ class BotApiStandin:
         """Every request so far, as ``(method, params)``, rejected ones included."""
         return [Call(e.method, e.params) for e in self.exchanges]
 
+    def calls_to(self, method: str, chat_id: int | str) -> list[Exchange]:
+        """Every request of ``method`` to ``chat_id`` so far, failed or held ones included."""
+        wanted = self._canonical(method)
+        return [
+            e for e in self.exchanges if e.method == wanted and e.params.get("chat_id") == chat_id
+        ]
+
     @property
     def errors(self) -> list[Exchange]:
         """Every answered request that was not ok (injected failures included)."""
