@@ -239,6 +239,7 @@ class Handlers:
                 message_key=f"{where.chat.id}:{where.message_id}",
                 voter=str(query.from_user.id),
                 up=action.up,
+                update_id=update.update_id,  # the last click wins, whichever replica got it
             )
         except Exception as exc:  # the button must stop spinning whatever happened
             log.warning("Could not record a vote: %s", exc)
