@@ -108,7 +108,7 @@ def answer_reply(
     follow_ups = [knowledge.entry(r) for r in entry.related] if related else []
     for rel in follow_ups[:3]:
         if rel is not None:
-            rows.append((Button(f"➕ {rel.question}", action=ShowAnswer(rel.id)),))
+            rows.append((Button(f"➕ {rel.button_label}", action=ShowAnswer(rel.id)),))
     last: list[Button] = []
     if feedback:
         last += [
@@ -141,7 +141,7 @@ def did_you_mean_reply(result: MatchResult) -> Reply:
     for n, c in enumerate(choices, 1):
         html_lines.append(f"{n}. {esc(c.entry.question)}")
         plain_lines.append(f"  {n}. {c.entry.question}")
-    rows = tuple((Button(c.entry.question, action=ShowAnswer(c.entry.id)),) for c in choices)
+    rows = tuple((Button(c.entry.button_label, action=ShowAnswer(c.entry.id)),) for c in choices)
     return Reply(_fit("\n".join(html_lines)), "\n".join(plain_lines), rows)
 
 
@@ -163,7 +163,7 @@ def decline_reply(knowledge: Knowledge, gap_topic: str | None = None) -> Reply:
     html_text += "\n\nSend /topics for every question I know."
     plain = intro + "\n" + "\n".join(f"  • {e.question}" for e in examples)
     plain += "\n\nType /topics for every question I know."
-    rows = tuple((Button(e.question, action=ShowAnswer(e.id)),) for e in examples)
+    rows = tuple((Button(e.button_label, action=ShowAnswer(e.id)),) for e in examples)
     return Reply(_fit(html_text), plain, rows)
 
 
@@ -206,7 +206,7 @@ def welcome_reply(knowledge: Knowledge) -> Reply:
         "",
         "/topics lists everything I know · /help explains how I work",
     ]
-    rows = tuple((Button(e.question, action=ShowAnswer(e.id)),) for e in examples)
+    rows = tuple((Button(e.button_label, action=ShowAnswer(e.id)),) for e in examples)
     return Reply(_fit(esc("\n".join(lines))), "\n".join(lines), rows)
 
 

@@ -188,7 +188,7 @@ def test_answer_buttons_related_votes_and_share(shipped: Knowledge) -> None:
     for b, rel in zip(related, entry.related, strict=False):
         other = shipped.entry(rel)
         assert other is not None
-        assert b.label == f"➕ {other.question}"
+        assert b.label == f"➕ {other.button_label}"
     last = reply.buttons[-1]
     assert [b.label for b in last[:2]] == ["👍", "👎"]
     assert [b.data for b in last[:2]] == [
@@ -327,7 +327,7 @@ def test_did_you_mean_buttons_match_the_suggestions(shipped: Knowledge) -> None:
     reply = did_you_mean_reply(result)
     assert 1 <= len(result.suggestions) <= 3
     assert reply.buttons == tuple(
-        (Button(c.entry.question, action=ShowAnswer(c.entry.id)),) for c in result.suggestions
+        (Button(c.entry.button_label, action=ShowAnswer(c.entry.id)),) for c in result.suggestions
     )
     for n, c in enumerate(result.suggestions, 1):
         assert f"{n}. {html.escape(c.entry.question, quote=False)}" in reply.html

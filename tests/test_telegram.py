@@ -286,7 +286,7 @@ async def test_start_without_payload_welcomes_with_three_example_buttons(
     examples = example_entries(shared_bot.engine.knowledge)
     assert len(examples) == 3
     assert callback_data(sent) == [f"a:{e.id}" for e in examples]
-    assert [b["text"] for b in flat_buttons(sent)] == [e.question for e in examples]
+    assert [b["text"] for b in flat_buttons(sent)] == [e.button_label for e in examples]
     shared_bot.api.assert_no_errors()
 
 
