@@ -4,7 +4,10 @@
     python -m bot ask "QUESTION"        one answer with its quoted passage
     python -m bot ask --json [Q ...]    JSON lines; questions as arguments or one per stdin line
     python -m bot validate [FILE]       check the Q&A file; exit 1 with one line per problem
-    python -m bot run [--webhook]       the Telegram bot (TELEGRAM_BOT_TOKEN)
+    python -m bot run [--webhook]       the Telegram bot (TELEGRAM_BOT_TOKEN); --no-setup
+    python -m bot setup                 register the webhook and command menus (deploy step)
+    python -m bot publish [FILE]        check the knowledge files and store them in the
+                                        database as a new version, which replicas follow
     python -m bot report [--json]       unanswered questions and votes, for maintainers
     python -m bot coverage              article sentences that no entry quotes
     python -m bot schema [lexicon]      print the JSON Schema of the Q&A file (or the lexicon)
@@ -200,7 +203,50 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     from bot.telegram.app import run
 
+    if args.no_setup:
+        settings = settings.model_copy(update={"run_setup": False})
     return run(settings, webhook=args.webhook)
+
+
+def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    """The deploy step: setWebhook (with WEBHOOK_URL) and the command menus, once."""
+    if not settings.token.get_secret_value():
+        print("error: TELEGRAM_BOT_TOKEN is not set.", file=sys.stderr)
+        return EXIT_USAGE
+    if bool(settings.webhook_url) != bool(settings.webhook_secret.get_secret_value()):
+        print(
+            "error: registering a webhook needs both WEBHOOK_URL and WEBHOOK_SECRET.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from bot.telegram.app import setup
+
+    return setup(settings)
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    """Check the Q&A file, article, lexicon and calibration and store them as the newest
+    knowledge version; replicas with DATABASE_URL serve it within seconds."""
+    from bot.publishing import publish_files
+    from bot.store import open_store
+
+    with open_store(settings, vote_key=b"publishing casts no votes") as store:
+        before = store.latest_knowledge()
+        published = publish_files(store, settings.qa_file)
+    knowledge = published.knowledge
+    fresh = before is None or before.version != published.version
+    verb = "Published" if fresh else "Unchanged: already published as"
+    print(
+        f"{verb} version {published.version} (fingerprint {knowledge.fingerprint}): "
+        f"{len(knowledge.entries)} entries from {settings.qa_file}."
+    )
+    if not settings.shared:
+        print(
+            f"note: DATABASE_URL is not set, so this went to the SQLite file "
+            f"{settings.database_path}; a bot without DATABASE_URL serves its files instead.",
+            file=sys.stderr,
+        )
+    return EXIT_OK
 
 
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
@@ -339,7 +385,19 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the Telegram bot (needs TELEGRAM_BOT_TOKEN)")
     p.add_argument("--webhook", action="store_true", help="receive updates by webhook")
+    p.add_argument(
+        "--no-setup",
+        action="store_true",
+        help="skip setWebhook and the command menus (done by `setup`); as RUN_SETUP=0",
+    )
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("setup", help="register the webhook and command menus (deploy step)")
+    p.set_defaults(handler=cmd_setup)
+
+    p = sub.add_parser("publish", help="store the knowledge files as the version replicas serve")
+    p.add_argument("file", nargs="?", help="the Q&A file (default: knowledge/qa.yaml)")
+    p.set_defaults(handler=cmd_publish)
 
     p = sub.add_parser("report", help="unanswered questions and votes")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -28,6 +28,8 @@ class ReloadOutcome:
     changed: bool
     entries: int
     problems: tuple[Problem, ...] = ()
+    version: int | None = None
+    """The published version served (or refused), when knowledge comes from the database."""
 
     @property
     def ok(self) -> bool:
@@ -43,6 +45,11 @@ class ReloadOutcome:
             lines = "\n".join(shown)
             return f"Not reloaded; still serving {self.entries} entries. Fix:\n{lines}"
         verb = "Reloaded" if self.changed else "Unchanged"
+        if self.version is not None:
+            return (
+                f"{verb}: {self.entries} entries loaded, published as version {self.version}"
+                " (every replica serves it within seconds)."
+            )
         return f"{verb}: {self.entries} entries loaded."
 
 
@@ -52,7 +59,15 @@ _Stamp = tuple[tuple[int, int], ...]
 class Engine:
     """Holds the served snapshot; `ask` is what Telegram, the terminal and JSON all call."""
 
-    def __init__(self, qa_path: Path, *, settle: float = 0.2, calibrated: bool = True) -> None:
+    def __init__(
+        self,
+        qa_path: Path,
+        *,
+        settle: float = 0.2,
+        calibrated: bool = True,
+        knowledge: Knowledge | None = None,
+        version: int | None = None,
+    ) -> None:
         self.qa_path = Path(qa_path)
         self.article_path = article_path_for(self.qa_path)
         self.lexicon_path = lexicon_path_for(self.qa_path)
@@ -61,7 +76,9 @@ class Engine:
         """Seconds a changed file must stay unchanged before it is read (mid-save guard)."""
         self._stamp = self._read_stamp()
         self.calibrated = calibrated
-        self.matcher = Matcher(self._load())
+        self.matcher = Matcher(self._load() if knowledge is None else knowledge)
+        self.version = version
+        """The published version served (`bot.publishing`); None when read from files."""
         self.last_problems: tuple[Problem, ...] = ()
         self._reloading = threading.Lock()
 
@@ -85,6 +102,19 @@ class Engine:
         """
         with self._reloading:
             return self._reload()
+
+    def adopt(self, knowledge: Knowledge, version: int | None) -> ReloadOutcome:
+        """Serve an already checked snapshot (a published version), building its matcher in
+        the caller's thread; a version older than the one served changes nothing."""
+        with self._reloading:
+            if version is not None and self.version is not None and version < self.version:
+                return ReloadOutcome(False, len(self.knowledge.entries), version=self.version)
+            changed = knowledge.fingerprint != self.knowledge.fingerprint
+            if changed:
+                self.matcher = Matcher(knowledge)
+            self.version = version
+            self.last_problems = ()
+            return ReloadOutcome(changed, len(knowledge.entries), version=version)
 
     def _reload(self) -> ReloadOutcome:
         stamp = self._wait_until_settled()

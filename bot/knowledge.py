@@ -8,6 +8,7 @@ every mistake. Nothing here imports `telegram`.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,7 +17,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from bot.article import Article, load_article, normalise_text
-from bot.decision import DEFAULT, Calibration, calibration_path_for, load_calibration
+from bot.decision import (
+    DEFAULT,
+    Calibration,
+    calibration_path_for,
+    dump_calibration,
+    load_calibration,
+)
 from bot.errors import KnowledgeError, Problem
 from bot.lexicon import EMPTY, Lexicon, lexicon_path_for, load_lexicon
 from bot.textfile import read_text
@@ -206,6 +213,10 @@ def load_knowledge(
         raise KnowledgeError([*problems, *exc.problems]) from None
     if problems:
         raise KnowledgeError(problems)
+    if calibration is not DEFAULT:  # a new calibration alone is a new version too
+        fitted = json.dumps(dump_calibration(calibration), sort_keys=True)
+        digest = hashlib.sha256(knowledge.fingerprint.encode() + fitted.encode())
+        knowledge = replace(knowledge, fingerprint=digest.hexdigest()[:12])
     return replace(knowledge, calibration=calibration)
 
 

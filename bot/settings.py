@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     """Webhook requests handled at once (also Telegram's max_connections); more get 503."""
     webhook_deadline: float = Field(50.0, gt=0, le=600, validation_alias="WEBHOOK_DEADLINE")
     """Seconds the webhook waits for an update's handling before it acknowledges anyway."""
+    run_setup: bool = Field(True, validation_alias="RUN_SETUP")
+    """`run` registers the webhook and command menus at start; 0 leaves that to
+    `python -m bot setup` (a deploy step, so N replicas do not all repeat it)."""
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -148,6 +151,11 @@ class Settings(BaseSettings):
     def article_path(self) -> Path:
         """The article always sits beside the Q&A file that quotes it."""
         return self.qa_file.with_name("article.md")
+
+    @property
+    def shared(self) -> bool:
+        """DATABASE_URL is set: replicas share state, knowledge versions and the send budget."""
+        return bool(self.database_url.get_secret_value().strip())
 
     @property
     def ballot_key(self) -> bytes:
@@ -181,6 +189,7 @@ _FIXES = {
     "WEBHOOK_MAX_BODY": "must be a number of bytes from 1024 to 104857600",
     "WEBHOOK_MAX_CONNECTIONS": "must be a whole number from 1 to 100",
     "WEBHOOK_DEADLINE": "must be a number of seconds, above 0 and at most 600",
+    "RUN_SETUP": "must be 1 (register the webhook and menus at start) or 0 (leave it to setup)",
 }
 
 

@@ -586,3 +586,13 @@ def test_replicas_starting_together_migrate_once(backend: Backend) -> None:
     finally:
         for store in opened:
             store.close()
+
+
+def test_a_notice_is_claimed_once_by_all_replicas_for_ever(backend: Backend) -> None:
+    """A refused knowledge version is reported by one replica, once (even after restarts)."""
+    with backend.open() as one, backend.open() as two:
+        assert one.claim_once("knowledge-refused:7") is True
+        assert two.claim_once("knowledge-refused:7") is False
+        assert two.claim_once("knowledge-refused:8") is True
+    with backend.open() as restarted:
+        assert restarted.claim_once("knowledge-refused:7") is False

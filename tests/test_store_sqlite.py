@@ -183,6 +183,7 @@ def test_a_version_2_database_keeps_its_votes_and_orders_new_clicks(db_path: Pat
     with SQLiteStore(db_path, vote_key=KEY) as store:
         store.vote("e", message_key="1:1", voter="ann", up=True)
     with closing(sqlite3.connect(db_path)) as conn:  # back to how version 2 left it
+        conn.execute("DROP TABLE claims")
         conn.execute("DROP TABLE knowledge_files")
         conn.execute("DROP TABLE knowledge_versions")
         conn.execute("ALTER TABLE votes DROP COLUMN update_id")

@@ -35,6 +35,7 @@ from bot.store.base import (
     VoteOutcome,
     mask_personal_data,
 )
+from bot.store.budget import overall_rate
 from bot.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -91,8 +92,7 @@ def open_store(settings: StoreSettings, *, vote_key: bytes | None = None) -> Sto
     """
     url = settings.database_url.get_secret_value().strip()
     key = settings.ballot_key if vote_key is None else vote_key
-    overall = settings.send_rate_limit
-    rates = SendRates(overall=Rate(float(overall)) if overall > 0 else None)
+    rates = SendRates(overall=overall_rate(settings.send_rate_limit))
     max_rows, days = settings.unanswered_max_rows, settings.unanswered_retention_days
     if url.startswith(POSTGRES_SCHEMES):
         from bot.store.postgres import PostgresStore

@@ -45,7 +45,7 @@ __all__ = [
     "vote_applies",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Both back ends reach the same version through the same numbered steps (SQLite keeps it
 in `PRAGMA user_version`, PostgreSQL in the table `bot_schema`)."""
 
@@ -201,6 +201,11 @@ class Store(Protocol):
 
     def forget_update(self, update_id: int) -> None:
         """Release a claim (the handler failed before replying), so a re-delivery is handled."""
+        ...
+
+    def claim_once(self, key: str) -> bool:
+        """True for the one caller, across all replicas and for ever, that claims `key`
+        first (e.g. "knowledge-refused:7": one message to the admins, not one per replica)."""
         ...
 
     def publish_knowledge(self, fingerprint: str, files: Mapping[str, str]) -> int:

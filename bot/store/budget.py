@@ -50,6 +50,18 @@ class SendRates:
         return self.overall if kind is None else self.chat if kind == "chat" else self.group
 
 
+HEADROOM = 0.9
+"""The share of SEND_RATE_LIMIT the bot plans for: messages are spaced 1 / (0.9 N) s
+apart, so that the network's jitter (a message reserved early but delivered late) cannot
+put more than N into any one second as Telegram counts them."""
+
+
+def overall_rate(limit: int) -> Rate | None:
+    """SEND_RATE_LIMIT as the overall bucket: evenly spaced with `HEADROOM`, no bursts;
+    None (no limit) for 0. It means this for all replicas together, or for one process."""
+    return Rate(limit * HEADROOM) if limit > 0 else None
+
+
 def take(tokens: float, updated: float, now: float, rate: Rate) -> tuple[float, float, float]:
     """One reservation on a bucket holding `tokens` at time `updated`: the bucket's new
     (tokens, updated) and the wait from `now`. A `now` behind the bucket's time (another

@@ -84,6 +84,14 @@ SQLITE_STEPS: dict[int, tuple[SQLiteStep, ...]] = {
         ) WITHOUT ROWID
         """,
     ),
+    4: (
+        """
+        CREATE TABLE claims (
+            key TEXT PRIMARY KEY,
+            claimed_at TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
 }
 """Schema steps by the version they lead to; each runs once, in one transaction."""
 
@@ -170,6 +178,14 @@ POSTGRES_STEPS: dict[int, tuple[LiteralString, ...]] = {
             scope text PRIMARY KEY,
             tokens double precision NOT NULL,
             updated_at double precision NOT NULL
+        )
+        """,
+    ),
+    4: (
+        """
+        CREATE TABLE claims (
+            key text PRIMARY KEY,
+            claimed_at timestamptz NOT NULL DEFAULT now()
         )
         """,
     ),

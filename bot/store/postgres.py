@@ -299,6 +299,15 @@ class PostgresStore:
         with self._transaction("release an update") as conn:
             conn.execute("DELETE FROM handled_updates WHERE update_id = %s", (int(update_id),))
 
+    def claim_once(self, key: str) -> bool:
+        """True for the one caller, across all replicas, that claims `key` first: one
+        INSERT ... ON CONFLICT DO NOTHING; kept for ever."""
+        with self._transaction("claim a notice") as conn:
+            claimed = conn.execute(
+                "INSERT INTO claims (key) VALUES (%s) ON CONFLICT (key) DO NOTHING", (key,)
+            ).rowcount
+        return claimed == 1
+
     # --- published knowledge -----------------------------------------------------------
 
     def publish_knowledge(self, fingerprint: str, files: Mapping[str, str]) -> int:

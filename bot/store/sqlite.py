@@ -246,6 +246,15 @@ class SQLiteStore:
         with self._write() as conn:
             conn.execute("DELETE FROM handled_updates WHERE update_id = ?", (int(update_id),))
 
+    def claim_once(self, key: str) -> bool:
+        """True the first time `key` is claimed in this file, False ever after."""
+        with self._write() as conn:
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO claims (key, claimed_at) VALUES (?, ?)",
+                (key, _timestamp(utc(None))),
+            )
+            return inserted.rowcount == 1
+
     # --- published knowledge -----------------------------------------------------------
 
     def publish_knowledge(self, fingerprint: str, files: Mapping[str, str]) -> int:

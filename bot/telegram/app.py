@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeChat,
     BotCommandScopeDefault,
@@ -41,17 +42,19 @@ from bot.callbacks import ShowAnswer, ShowTopics, Vote
 from bot.engine import Engine, ReloadOutcome
 from bot.errors import KnowledgeError
 from bot.logs import configure_logging, one_line_telegram_errors
+from bot.publishing import follow_latest, start_engine
 from bot.replies import fit_plain
 from bot.settings import Settings
 from bot.store import Store, StoreError, open_store
+from bot.store.budget import overall_rate
 from bot.telegram.admission import GROUP_BUDGET, GROUP_WINDOW, UpdateGate
 from bot.telegram.fairness import Budgets
 from bot.telegram.handlers import Handlers
-from bot.telegram.lifecycle import serve_polling
+from bot.telegram.lifecycle import patiently, serve_polling
 from bot.telegram.liveness import LivenessRequest
 from bot.telegram.ordering import ChatOrder
-from bot.telegram.sending import PollingRequest, RetryingRequest
-from bot.telegram.webhook import serve_webhook
+from bot.telegram.sending import PollingRequest, RetryingRequest, SharedRateLimiter
+from bot.telegram.webhook import register_webhook, serve_webhook
 
 log = logging.getLogger(__name__)
 
@@ -195,12 +198,26 @@ def build_application(settings: Settings, engine: Engine, store: Store) -> AppTy
         .post_init(on_startup)
         .post_shutdown(on_shutdown)
     )
-    # Throttling to Telegram's limits (all chats; each group); 429s are retried per call
-    # by RetryingRequest, so this limiter never retries (nor pauses every chat for one).
-    limiter = AIORateLimiter(overall_max_rate=settings.send_rate_limit, max_retries=0)
-    app: AppType = builder.rate_limiter(limiter).build()
+    app: AppType = builder.rate_limiter(rate_limiter(settings, store)).build()
     app.bot_data["handlers"] = handlers
     return app
+
+
+def rate_limiter(settings: Settings, store: Store) -> AIORateLimiter | SharedRateLimiter:
+    """Throttling to Telegram's limits. SEND_RATE_LIMIT means one thing either way: at most
+    that many messages a second for the bot token, evenly spaced (`overall_rate`). With a
+    shared database every replica spends the store's one budget (overall, per chat, per
+    group); alone, python-telegram-bot's AIORateLimiter keeps it in memory (overall, per
+    group). 429s are retried per call by RetryingRequest, so neither ever retries."""
+    if settings.shared:
+        return SharedRateLimiter(store.take_send_tokens)
+    overall = overall_rate(settings.send_rate_limit)
+    if overall is None:
+        return AIORateLimiter(overall_max_rate=0, max_retries=0)
+    # A bucket of one token refilled every 1/rate s: spaced, no bursts (as in the store).
+    return AIORateLimiter(
+        overall_max_rate=1, overall_time_period=1 / overall.per_second, max_retries=0
+    )
 
 
 def handlers_of(app: AppType) -> Handlers:
@@ -209,7 +226,8 @@ def handlers_of(app: AppType) -> Handlers:
 
 
 async def on_startup(app: AppType) -> None:
-    """After getMe: add the handlers, publish the command menus, watch the knowledge files.
+    """After getMe: add the handlers, publish the command menus (unless RUN_SETUP=0), and
+    watch the knowledge files, or, with a shared database, follow the published version.
 
     `run_polling` and the webhook server call it as `post_init`; the tests call it.
     """
@@ -218,9 +236,11 @@ async def on_startup(app: AppType) -> None:
         app.add_handlers(handler_list(handlers, app.bot.bot, handlers.settings.admin_ids))
         app.add_error_handler(handlers.error)
         app.bot_data["wired"] = True
-    await _publish_commands(app, handlers.settings)
+    if handlers.settings.run_setup:
+        await publish_commands(app.bot, handlers.settings)
     if "watcher" not in app.bot_data:
-        app.bot_data["watcher"] = asyncio.create_task(watch_knowledge(app), name="knowledge-watch")
+        follow = follow_published if handlers.settings.shared else watch_knowledge
+        app.bot_data["watcher"] = asyncio.create_task(follow(app), name="knowledge-watch")
 
 
 async def on_shutdown(app: AppType) -> None:
@@ -236,12 +256,12 @@ async def on_shutdown(app: AppType) -> None:
         health.clear(handlers.settings.health_file)
 
 
-async def _publish_commands(app: AppType, settings: Settings) -> None:
+async def publish_commands(bot: Bot, settings: Settings) -> None:
     """The public menu for everyone; the admin menu only in each admin's private chat."""
-    await app.bot.set_my_commands(PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
+    await bot.set_my_commands(PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
     for admin in sorted(settings.admin_ids):
         try:
-            await app.bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(admin))
+            await bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(admin))
         except TelegramError as exc:  # an admin who never opened the bot has no chat
             log.warning("Could not set the admin menu for %s: %s", admin, exc)
 
@@ -261,6 +281,48 @@ async def watch_knowledge(app: AppType) -> None:
             log.exception("Knowledge watcher failed; retrying")
 
 
+FOLLOW_WAIT = 1.0
+"""Seconds one wait for a published version lasts (a NOTIFY, or SQLite's poll, ends it
+sooner); the task looks up again after each, so stopping never waits longer."""
+
+
+async def follow_published(app: AppType) -> None:
+    """With a shared database: serve each newly published knowledge version, checked and
+    indexed in a worker thread (answers go on from the old snapshot meanwhile); tell the
+    admins about a refused version once, whichever replica gets there first."""
+    handlers = handlers_of(app)
+    engine, store = handlers.engine, handlers.store
+    seen = engine.version or 0
+    failing = False
+    while True:
+        try:
+            newest = await asyncio.to_thread(store.wait_for_publish, FOLLOW_WAIT, after=seen)
+            if newest is None:
+                continue
+            followed = await asyncio.to_thread(follow_latest, engine, store)
+            seen = max(seen, followed.version or newest)
+            failing = False
+            if followed.outcome.ok:
+                if followed.outcome.changed:
+                    log.info(
+                        "Serving published knowledge version %s: %d entries",
+                        followed.version,
+                        followed.outcome.entries,
+                    )
+            elif followed.report:
+                await report_reload(app, followed.outcome)
+            else:
+                log.warning("Published knowledge version %s refused (reported)", followed.version)
+        except StoreError as exc:
+            if not failing:
+                log.warning("Cannot follow the published knowledge: %s", exc)
+            failing = True
+            await asyncio.sleep(FOLLOW_WAIT)
+        except Exception:  # the follower must outlive any surprise
+            log.exception("Following the published knowledge failed; retrying")
+            await asyncio.sleep(FOLLOW_WAIT)
+
+
 async def report_reload(app: AppType, outcome: ReloadOutcome) -> None:
     """Log a reload, and tell the admins when an edit was refused."""
     if outcome.ok:
@@ -277,6 +339,54 @@ async def report_reload(app: AppType, outcome: ReloadOutcome) -> None:
             log.warning("Could not tell admin %s about the failed reload: %s", admin, exc)
 
 
+def start_serving(settings: Settings, store: Store) -> Engine:
+    """The engine at start: the knowledge files; with a shared database the newest
+    published version (the files, published, when there is none yet)."""
+    if not settings.shared:
+        return Engine(settings.qa_file)
+    engine, refused = start_engine(settings.qa_file, store)
+    for problem in refused:  # the follower tells the admins, once for all replicas
+        log.error("Published knowledge refused, serving %s instead: %s", settings.qa_file, problem)
+    if engine.version is not None:
+        log.info("Serving published knowledge version %d", engine.version)
+    return engine
+
+
+def setup(settings: Settings) -> int:
+    """`python -m bot setup`, a deploy step: register the webhook (when WEBHOOK_URL is
+    set) and the command menus once, so replicas started with RUN_SETUP=0 skip it."""
+    configure_logging(settings.log_level, settings.token, settings.webhook_secret)
+    request = RetryingRequest(
+        deadline=settings.send_deadline, read_timeout=settings.send_read_timeout
+    )
+    bot = Bot(settings.token.get_secret_value(), base_url=settings.base_url, request=request)
+
+    async def chores() -> list[str]:
+        done = []
+        async with bot:
+            await patiently(settings, "getMe", bot.get_me)
+            if settings.webhook_url:
+                await patiently(settings, "setWebhook", lambda: register_webhook(bot, settings))
+                done.append(f"webhook {settings.webhook_url.rstrip('/')}/telegram")
+            await patiently(settings, "setMyCommands", lambda: publish_commands(bot, settings))
+            done.append(f"command menus (public, and {len(settings.admin_ids)} admin(s))")
+        return done
+
+    try:
+        done = asyncio.run(chores())
+    except InvalidToken:
+        log.error("Telegram refused TELEGRAM_BOT_TOKEN: check it with @BotFather")
+        return 2
+    except BadRequest as exc:
+        log.error("Telegram refused the set-up request: %s", exc.message)
+        return 2
+    except NetworkError as exc:
+        log.error("Could not reach the Bot API at %s: %s", settings.base_url, exc)
+        return 1
+    log.info("Set up: %s", "; ".join(done))
+    return 0
+
+
 def run(settings: Settings, *, webhook: bool = False) -> int:
     """Start the bot (long polling or webhook) until interrupted; an exit code."""
     redactor = configure_logging(
@@ -284,15 +394,17 @@ def run(settings: Settings, *, webhook: bool = False) -> int:
     )
     one_line_telegram_errors(redactor)
     try:
-        engine = Engine(settings.qa_file)
-    except KnowledgeError as exc:
-        for problem in exc.problems:
-            log.error("%s", problem)
-        return 1
-    try:
         store = open_store(settings)
     except StoreError as exc:
         log.error("%s", exc)
+        return 1
+    try:
+        engine = start_serving(settings, store)
+    except (KnowledgeError, StoreError) as exc:
+        problems = exc.problems if isinstance(exc, KnowledgeError) else [exc]
+        for problem in problems:
+            log.error("%s", problem)
+        store.close()
         return 1
     app = build_application(settings, engine, store)
     log.info(

@@ -29,6 +29,7 @@ from bot.engine import Engine
 from bot.knowledge import Entry
 from bot.maintainers import build_report
 from bot.matching import MatchResult, Verdict
+from bot.publishing import publish_local
 from bot.replies import (
     Links,
     Reply,
@@ -143,9 +144,13 @@ class Handlers:
     # --- admin commands ----------------------------------------------------------------
 
     async def reload(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/reload: load the knowledge files again now, and say what happened."""
+        """/reload: load the knowledge files again now (with a shared database: publish
+        them, so every replica serves them), and say what happened."""
         if message := update.effective_message:
-            outcome = await asyncio.to_thread(self.engine.reload)
+            if self.settings.shared:  # publish what this replica sees; all follow it
+                outcome = await asyncio.to_thread(publish_local, self.engine, self.store)
+            else:
+                outcome = await asyncio.to_thread(self.engine.reload)
             text = outcome.summary()
             await self._send(message, Reply(fit_plain(text), text))
 
@@ -164,6 +169,7 @@ class Handlers:
         knowledge = self.engine.knowledge
         lines = [
             f"Entries loaded: {len(knowledge.entries)} (version {knowledge.fingerprint})",
+            *([f"Published knowledge version: {v}"] if (v := self.engine.version) else []),
             *(f"{key.replace('_', ' ').capitalize()}: {value}" for key, value in stats.items()),
         ]
         if self.engine.last_problems:

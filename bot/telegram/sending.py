@@ -26,14 +26,17 @@ error here, so no HTML page or JSON-decoding traceback ever reaches the log.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Coroutine
 from http import HTTPStatus
 from typing import Any
 
 import httpx
+from telegram._utils.types import JSONDict
 from telegram.error import NetworkError, TelegramError, TimedOut
+from telegram.ext import BaseRateLimiter
 from telegram.request import HTTPXRequest, RequestData
 from tenacity import (
     AsyncRetrying,
@@ -42,6 +45,8 @@ from tenacity import (
     stop_before_delay,
     wait_exponential_jitter,
 )
+
+from bot.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -244,3 +249,70 @@ def _log_retry(name: str, state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome else None
     reason = error.reason if isinstance(error, Transient) else repr(error)
     log.info("%s: %s; retry %d in %.1f s", name, reason, state.attempt_number, state.upcoming_sleep)
+
+
+# --- the send budget shared by replicas ---------------------------------------------------
+
+
+def send_scopes(data: dict[str, Any]) -> tuple[str | None, str]:
+    """The budgets a call with this data spends: its chat's ("chat:<id>" for a person,
+    "group:<id>" for a group or channel; None when it names no numeric chat) and "global".
+    Calls without a chat (inline and button answers) spend none: the caller checks."""
+    raw = data.get("chat_id")
+    try:
+        chat = int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None, "global"
+    return (f"chat:{chat}" if chat > 0 else f"group:{chat}"), "global"
+
+
+class SharedRateLimiter(BaseRateLimiter[int]):
+    """python-telegram-bot's rate limiter over `Store.take_send_tokens`, so that every
+    replica spends one budget kept in the database (the PostgreSQL set-up): Telegram's
+    limits hold for the bot token, not for each process.
+
+    A call to a chat first waits for its chat's (or group's) token, then takes the
+    global one and waits for that: the global slot is reserved for the moment the call
+    really goes out, so a call waiting for a busy chat holds no global slot meanwhile.
+    429s are retried per call by `RetryingRequest`, not here. If the database cannot be
+    reached the call goes out unthrottled (an answer late is worse than a 429, which is
+    retried anyway), with one warning per outage.
+    """
+
+    def __init__(self, take: Callable[[str], float]) -> None:
+        self._take = take
+        self._failing = False
+
+    async def initialize(self) -> None:
+        """Nothing to open: the store is opened and closed with the application."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | JSONDict | list[JSONDict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | JSONDict | list[JSONDict]:
+        if "chat_id" in data:
+            chat, overall = send_scopes(data)
+            if chat is not None:
+                await self._wait_for(chat)
+            await self._wait_for(overall)
+        return await callback(*args, **kwargs)
+
+    async def _wait_for(self, scope: str) -> None:
+        try:
+            wait = await asyncio.to_thread(self._take, scope)
+        except StoreError as exc:
+            if not self._failing:
+                log.warning("Send budget unavailable, sending unthrottled: %s", exc)
+            self._failing = True
+            return
+        self._failing = False
+        if wait > 0:
+            await asyncio.sleep(wait)

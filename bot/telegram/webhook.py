@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import tornado.web
-from telegram import Update
+from telegram import Bot, Update
 from telegram.ext import Application
 from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
@@ -174,7 +174,9 @@ def _limit_body(request: HTTPServerRequest, size: int) -> None:
 
 
 class HealthHandler(tornado.web.RequestHandler):
-    """GET /healthz: 200 with what is served, for the load balancer."""
+    """GET /healthz: 200 with what is served, for the load balancer and for a deploy that
+    checks every replica serves the published version (`knowledge_version`; null when
+    the knowledge comes from files)."""
 
     def initialize(self, app: AppType) -> None:
         self.app = app
@@ -186,6 +188,7 @@ class HealthHandler(tornado.web.RequestHandler):
                 "status": "ok",
                 "entries": len(engine.knowledge.entries),
                 "version": engine.knowledge.fingerprint,
+                "knowledge_version": engine.version,
                 "running": self.app.running,
             }
         )
@@ -210,6 +213,16 @@ def door_for(settings: Settings) -> Door:
     )
 
 
+async def register_webhook(bot: Bot, settings: Settings) -> bool:
+    """setWebhook: `<WEBHOOK_URL>/telegram`, with the secret and max_connections."""
+    return await bot.set_webhook(
+        settings.webhook_url.rstrip("/") + WEBHOOK_PATH,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        allowed_updates=Update.ALL_TYPES,
+        max_connections=settings.webhook_max_connections,
+    )
+
+
 async def serve_webhook(app: AppType, settings: Settings) -> int:
     """Run until SIGINT/SIGTERM: set the webhook, serve, and shut down cleanly.
 
@@ -226,17 +239,8 @@ async def serve_webhook(app: AppType, settings: Settings) -> int:
     server: HTTPServer | None = None
     try:
         await start_up(app, settings)
-        url = settings.webhook_url.rstrip("/") + WEBHOOK_PATH
-        await patiently(
-            settings,
-            "setWebhook",
-            lambda: app.bot.set_webhook(
-                url,
-                secret_token=door.secret,
-                allowed_updates=Update.ALL_TYPES,
-                max_connections=settings.webhook_max_connections,
-            ),
-        )
+        if settings.run_setup:  # else `python -m bot setup` did it, once for all replicas
+            await patiently(settings, "setWebhook", lambda: register_webhook(app.bot, settings))
         server = HTTPServer(web_app(app, door), max_body_size=settings.webhook_max_body)
         server.listen(settings.webhook_port, settings.webhook_listen)
         log.info("Webhook server on %s:%d", settings.webhook_listen, settings.webhook_port)

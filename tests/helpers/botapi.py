@@ -67,7 +67,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
@@ -175,6 +175,7 @@ class Exchange:
     abandoned: bool = False  # the client disconnected before the answer
     fault: Fault | None = None  # what the fault plan did to it
     effect: Any = None  # what the method did (its result), even if a fault lost the answer
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
     @property
     def applied(self) -> bool:
