@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from helpers.botapi import BotApiStandin
 from helpers.running import ADMIN_ID, BotUnderTest, bot_settings, serve
+from helpers.waiting import until
 
 from bot.settings import Settings
 from bot.store import SQLiteStore
@@ -126,6 +127,7 @@ async def test_admin_commands_refused_for_non_admin(
 
     monkeypatch.setattr(engine, "reload", counting_reload)
     await say(running_bot, WEATHER)  # something /unanswered could reveal
+    await until(lambda: running_bot.store.count_unanswered() == 1, timeout=5, what="logged")
     recorded = running_bot.store.count_unanswered()
 
     for command in ("/reload", "/unanswered", "/stats"):
@@ -263,6 +265,7 @@ async def test_votes_through_buttons_and_report(running_bot: BotUnderTest) -> No
     # The maintainers' report, as a separate process reading the same files.
     for question in (WEATHER, WEATHER, WORLD_CUP):
         await say(bot, question)
+    await until(lambda: bot.store.count_unanswered() == 3, timeout=5, what="logged")
     report = run_report(bot.settings)
     (votes,) = report["votes"]
     assert votes["id"] == "what-is-isis-k" and votes["question"] == "What is ISIS-K?"
@@ -285,6 +288,8 @@ async def test_unanswered_log_survives_restart(
     async with serve(standin, settings) as bot:
         for question in (WEATHER, WORLD_CUP, WEATHER):
             await say(bot, question)
+        # Logged just after the reply (so a replica killed before replying logs nothing).
+        await until(lambda: bot.store.count_unanswered() == 3, timeout=5, what="logged")
         before = bot.store.unanswered()
     assert len(before) == 3
 

@@ -23,6 +23,7 @@ import pytest
 from helpers.postgres import PostgresServer
 
 from bot.store import (
+    HOLDER_TIMEOUT,
     KNOWLEDGE_KEPT,
     MAX_TEXT_CHARS,
     PRUNE_EVERY,
@@ -437,7 +438,12 @@ def test_an_update_is_claimed_once_and_can_be_released(backend: Backend) -> None
         assert store.claim_update(1002) is True  # the re-delivery is handled
     with backend.open() as reopened:  # a restart remembers
         assert reopened.claim_update(1001) is False
-    assert backend.columns("handled_updates") == {"update_id", "claimed_at"}  # no chat, no user
+    assert backend.columns("handled_updates") == {  # no chat, no user
+        "update_id",
+        "claimed_at",
+        "holder",
+        "finished_at",
+    }
 
 
 def test_claims_are_forgotten_after_a_day(store: Store, backend: Backend) -> None:
@@ -473,6 +479,91 @@ def test_two_processes_claim_each_id_exactly_once(store: Store, backend: Backend
     )
     theirs = [int(i) for i in output.split()]
     assert isinstance(mine, list) and sorted(mine + theirs) == list(range(300))
+
+
+def _take_over(
+    store: Store, update_id: int, holder: str, race: threading.Barrier, won: list[str]
+) -> None:
+    race.wait()  # both claim at the same moment
+    if store.claim_update(update_id, holder=holder, now=T0 + HOLDER_TIMEOUT * 2):
+        won.append(holder)
+
+
+def test_a_dead_holders_unfinished_claim_is_taken_over_once(backend: Backend) -> None:
+    """A SIGKILLed process's claim: its re-delivery is answered, by exactly one replica."""
+    later = T0 + HOLDER_TIMEOUT * 2
+    with backend.open() as dead, backend.open() as one, backend.open() as two:
+        dead.heartbeat("dead", now=T0)  # ...and never again: stale after HOLDER_TIMEOUT
+        one.heartbeat("one", now=later)
+        two.heartbeat("two", now=later)
+        for update_id in range(40, 50):
+            assert dead.claim_update(update_id, holder="dead", now=T0) is True
+            assert one.update_held(update_id, now=T0 + HOLDER_TIMEOUT / 2)
+            race = threading.Barrier(2)
+            won: list[str] = []
+            run_threads(
+                _take_over,
+                [(one, update_id, "one", race, won), (two, update_id, "two", race, won)],
+            )
+            assert len(won) == 1, won
+            row = backend.raw(
+                f"SELECT holder, finished_at FROM handled_updates WHERE update_id = {update_id}"
+            )
+            assert row == [(won[0], None)]
+            # The new holder is alive: a third look is refused, and told it is held.
+            assert not one.claim_update(update_id, holder="three", now=later)
+            assert one.update_held(update_id, now=later)
+
+
+def test_a_live_holders_claim_is_not_taken_over(store: Store) -> None:
+    store.heartbeat("busy", now=T0)
+    assert store.claim_update(7, holder="busy", now=T0) is True
+    for beat in range(1, 10):  # it waits for send tokens, beating every second
+        at = T0 + timedelta(seconds=beat)
+        store.heartbeat("busy", now=at)
+        assert store.claim_update(7, holder="other", now=at + HOLDER_TIMEOUT / 2) is False
+        assert store.update_held(7, now=at + HOLDER_TIMEOUT / 2)
+
+
+def test_a_finished_claim_is_never_taken_over(store: Store, backend: Backend) -> None:
+    store.heartbeat("done", now=T0)
+    assert store.claim_update(8, holder="done", now=T0) is True
+    store.finish_update(8, now=T0)
+    store.leave("done")  # its holder is gone, and the claim still stands
+    later = T0 + HOLDER_TIMEOUT * 10
+    assert store.claim_update(8, holder="other", now=later) is False
+    assert not store.update_held(8, now=later)
+    assert store.claim_update(9, now=T0) is True  # no holder: finished at once
+    assert store.claim_update(9, holder="other", now=later) is False
+    finished = backend.raw("SELECT update_id FROM handled_updates WHERE finished_at IS NOT NULL")
+    assert sorted(finished) == [(8,), (9,)]
+
+
+def test_leaving_makes_a_holder_dead_at_once(store: Store) -> None:
+    store.heartbeat("leaving", now=T0)
+    assert store.claim_update(10, holder="leaving", now=T0) is True
+    assert store.claim_update(10, holder="other", now=T0) is False
+    store.leave("leaving")
+    store.leave("never-seen")  # nothing to do
+    assert store.claim_update(10, holder="other", now=T0) is True
+    assert store.claim_update(11, holder="no-heartbeat", now=T0) is True
+    assert store.claim_update(11, holder="other", now=T0) is True  # never alive: dead
+
+
+def test_claims_from_before_holders_count_as_finished(backend: Backend) -> None:
+    with backend.open() as store:
+        store.claim_update(12, now=T0)
+    sql = "UPDATE handled_updates SET holder = NULL, finished_at = NULL"
+    if backend.name == "sqlite":
+        with closing(__import__("sqlite3").connect(backend.spec)) as conn:
+            conn.execute(sql)
+            conn.commit()
+    else:
+        with psycopg.connect(backend.spec) as conn:
+            conn.execute(sql)
+    with backend.open() as store:
+        assert store.claim_update(12, holder="new", now=T0 + DAY / 2) is False
+        assert not store.update_held(12, now=T0 + DAY / 2)
 
 
 # --- published knowledge -----------------------------------------------------------------

@@ -183,6 +183,9 @@ def test_a_version_2_database_keeps_its_votes_and_orders_new_clicks(db_path: Pat
     with SQLiteStore(db_path, vote_key=KEY) as store:
         store.vote("e", message_key="1:1", voter="ann", up=True)
     with closing(sqlite3.connect(db_path)) as conn:  # back to how version 2 left it
+        conn.execute("DROP TABLE replicas")
+        conn.execute("ALTER TABLE handled_updates DROP COLUMN holder")
+        conn.execute("ALTER TABLE handled_updates DROP COLUMN finished_at")
         conn.execute("DROP TABLE claims")
         conn.execute("DROP TABLE knowledge_files")
         conn.execute("DROP TABLE knowledge_versions")
@@ -195,3 +198,22 @@ def test_a_version_2_database_keeps_its_votes_and_orders_new_clicks(db_path: Pat
         assert store.vote("e", message_key="1:1", voter="ann", up=False, update_id=9).changed
         assert store.vote("e", message_key="1:1", voter="ann", up=True, update_id=8).superseded
         assert store.latest_knowledge() is None
+
+
+def test_a_version_4_databases_claims_count_as_finished(db_path: Path) -> None:
+    """Version 4's claims have no holder and no finish: they were handled, never retaken."""
+    with SQLiteStore(db_path, vote_key=KEY) as store:
+        assert store.claim_update(5)
+    with closing(sqlite3.connect(db_path)) as conn:  # back to how version 4 left it
+        conn.execute("DROP TABLE replicas")
+        conn.execute("ALTER TABLE handled_updates DROP COLUMN holder")
+        conn.execute("ALTER TABLE handled_updates DROP COLUMN finished_at")
+        conn.execute("PRAGMA user_version = 4")
+        conn.commit()
+    with SQLiteStore(db_path, vote_key=KEY) as store:
+        assert raw_rows(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+        [(holder, finished, claimed)] = raw_rows(
+            db_path, "SELECT holder, finished_at, claimed_at FROM handled_updates"
+        )
+        assert holder is None and finished == claimed
+        assert not store.claim_update(5, holder="new") and not store.update_held(5)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from bot.store.base import (
     CHAT_TYPES,
+    HOLDER_TIMEOUT,
     KNOWLEDGE_CHANNEL,
     KNOWLEDGE_KEPT,
     MAX_TEXT_CHARS,
@@ -40,6 +41,7 @@ from bot.store.sqlite import SQLiteStore
 
 __all__ = [
     "CHAT_TYPES",
+    "HOLDER_TIMEOUT",
     "KNOWLEDGE_CHANNEL",
     "KNOWLEDGE_KEPT",
     "MAX_TEXT_CHARS",

@@ -24,6 +24,7 @@ from bot.store.masking import MAX_TEXT_CHARS, clean_question, mask_personal_data
 
 __all__ = [
     "CHAT_TYPES",
+    "HOLDER_TIMEOUT",
     "KNOWLEDGE_CHANNEL",
     "KNOWLEDGE_KEPT",
     "MAX_TEXT_CHARS",
@@ -45,7 +46,7 @@ __all__ = [
     "vote_applies",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Both back ends reach the same version through the same numbered steps (SQLite keeps it
 in `PRAGMA user_version`, PostgreSQL in the table `bot_schema`)."""
 
@@ -56,6 +57,12 @@ UPDATE_MEMORY = timedelta(hours=24)
 """How long a claimed update id is remembered. Telegram stops re-sending an update after
 24 hours, so an older id cannot come back; a cap by count instead could forget an id
 that still can (a busy day), and one by id order breaks when Telegram restarts its ids."""
+
+HOLDER_TIMEOUT = timedelta(seconds=3)
+"""A bot process whose heartbeat (`Store.heartbeat`, every second) is older than this is
+taken for dead, and its unfinished update claims may be taken over. A time limit on the
+claim itself would be wrong: a live process may hold an update for SEND_DEADLINE while it
+waits for send tokens. Three missed beats, so a slow write or a busy loop is no death."""
 
 PRUNE_EVERY = timedelta(minutes=1)
 """Writes delete expired rows at most this often (by the clock they are given), so a busy
@@ -195,12 +202,39 @@ class Store(Protocol):
         entries_voted."""
         ...
 
-    def claim_update(self, update_id: int, *, now: datetime | None = None) -> bool:
-        """True for the one caller, across all replicas, that claims `update_id` first."""
+    def claim_update(
+        self, update_id: int, *, holder: str | None = None, now: datetime | None = None
+    ) -> bool:
+        """True for the one caller, across all replicas, that may handle `update_id` now:
+        the first to claim it, or the one taking over the unfinished claim of a dead holder
+        (no heartbeat within `HOLDER_TIMEOUT`), atomically. False when the update was
+        finished, or its holder is alive (`update_held` tells the two apart).
+
+        `holder` is the caller's instance id, kept alive by `heartbeat`; a claim without
+        one (a caller with no heartbeat) counts as finished at once, as do claims stored
+        before holders were recorded."""
+        ...
+
+    def update_held(self, update_id: int, *, now: datetime | None = None) -> bool:
+        """True while `update_id` is claimed, unfinished, by a live holder (someone else is
+        handling it: ask again later); False when it is finished, or free to claim."""
+        ...
+
+    def finish_update(self, update_id: int, *, now: datetime | None = None) -> None:
+        """The update was handled: its claim is never taken over (for `UPDATE_MEMORY`)."""
         ...
 
     def forget_update(self, update_id: int) -> None:
         """Release a claim (the handler failed before replying), so a re-delivery is handled."""
+        ...
+
+    def heartbeat(self, instance: str, now: datetime | None = None) -> None:
+        """`instance` (a bot process) is alive: its claims are not taken over until
+        `HOLDER_TIMEOUT` after the last beat."""
+        ...
+
+    def leave(self, instance: str) -> None:
+        """`instance` stops (a clean shutdown): its unfinished claims are free at once."""
         ...
 
     def claim_once(self, key: str) -> bool:

@@ -92,6 +92,17 @@ SQLITE_STEPS: dict[int, tuple[SQLiteStep, ...]] = {
         ) WITHOUT ROWID
         """,
     ),
+    5: (  # who holds an update's claim, and whether it finished (old claims: finished)
+        "ALTER TABLE handled_updates ADD COLUMN holder TEXT",
+        "ALTER TABLE handled_updates ADD COLUMN finished_at TEXT",
+        "UPDATE handled_updates SET finished_at = claimed_at",
+        """
+        CREATE TABLE replicas (
+            instance TEXT PRIMARY KEY,
+            seen_at TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
 }
 """Schema steps by the version they lead to; each runs once, in one transaction."""
 
@@ -186,6 +197,17 @@ POSTGRES_STEPS: dict[int, tuple[LiteralString, ...]] = {
         CREATE TABLE claims (
             key text PRIMARY KEY,
             claimed_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+    ),
+    5: (
+        "ALTER TABLE handled_updates ADD COLUMN holder text",
+        "ALTER TABLE handled_updates ADD COLUMN finished_at timestamptz",
+        "UPDATE handled_updates SET finished_at = claimed_at",
+        """
+        CREATE TABLE replicas (
+            instance text PRIMARY KEY,
+            seen_at timestamptz NOT NULL
         )
         """,
     ),

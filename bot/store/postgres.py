@@ -30,6 +30,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bot.store.base import (
     CHAT_TYPES,
+    HOLDER_TIMEOUT,
     KNOWLEDGE_CHANNEL,
     KNOWLEDGE_KEPT,
     PRUNE_EVERY,
@@ -73,6 +74,22 @@ ON CONFLICT (scope) DO UPDATE SET
 RETURNING tokens, updated_at, (SELECT now FROM clock)
 """
 """One atomic reservation (see `bot.store.budget.take`, the same arithmetic in SQL)."""
+
+
+_CLAIM_UPDATE = """
+INSERT INTO handled_updates AS u (update_id, claimed_at, holder, finished_at)
+VALUES (%(id)s, %(at)s, %(holder)s::text,
+        CASE WHEN %(holder)s::text IS NULL THEN %(at)s::timestamptz END)
+ON CONFLICT (update_id) DO UPDATE SET
+    holder = excluded.holder, claimed_at = excluded.claimed_at, finished_at = excluded.finished_at
+WHERE u.finished_at IS NULL AND u.holder IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM replicas r
+    WHERE r.instance = u.holder
+      AND r.seen_at > COALESCE(%(now)s::timestamptz, clock_timestamp()) - %(timeout)s)
+RETURNING update_id
+"""
+"""A new claim, or the takeover of a dead holder's unfinished one; no row otherwise. A
+claim without a holder (a caller with no heartbeat) is finished at once."""
 
 
 class PostgresStore:
@@ -280,24 +297,62 @@ class PostgresStore:
 
     # --- handled updates ---------------------------------------------------------------
 
-    def claim_update(self, update_id: int, *, now: datetime | None = None) -> bool:
-        """True for the one caller, across all replicas, that claims `update_id` first:
-        one INSERT ... ON CONFLICT DO NOTHING. Ids are remembered for `UPDATE_MEMORY`."""
+    def claim_update(
+        self, update_id: int, *, holder: str | None = None, now: datetime | None = None
+    ) -> bool:
+        """True for the one caller, across all replicas, that may handle `update_id` now:
+        the first to claim it, or the one taking over an unfinished claim whose holder is
+        dead (`Store.claim_update`), in one INSERT ... ON CONFLICT DO UPDATE ... WHERE
+        (the row lock makes competing takeovers wait, and the loser's WHERE sees the winner).
+        Ids are remembered for `UPDATE_MEMORY`."""
         at = utc(now)
+        params = {"id": int(update_id), "at": at, "holder": holder, "now": now}
         with self._transaction("claim an update") as conn:
-            claimed = conn.execute(
-                "INSERT INTO handled_updates (update_id, claimed_at) VALUES (%s, %s)"
-                " ON CONFLICT (update_id) DO NOTHING",
-                (int(update_id), at),
-            ).rowcount
+            claimed = conn.execute(_CLAIM_UPDATE, {**params, "timeout": HOLDER_TIMEOUT}).rowcount
             if self._prune_due(at) and _try_lock(conn, _PRUNE_LOCK):
                 self._prune_now_and_then(conn, at)
         return claimed == 1
+
+    def update_held(self, update_id: int, *, now: datetime | None = None) -> bool:
+        """True while `update_id`'s claim is unfinished and its holder alive."""
+        with self._transaction("look at an update") as conn:
+            row = conn.execute(
+                "SELECT 1 FROM handled_updates u JOIN replicas r ON r.instance = u.holder"
+                " WHERE u.update_id = %(id)s AND u.finished_at IS NULL"
+                " AND r.seen_at > COALESCE(%(now)s::timestamptz, clock_timestamp()) - %(timeout)s",
+                {"id": int(update_id), "now": now, "timeout": HOLDER_TIMEOUT},
+            ).fetchone()
+        return row is not None
+
+    def finish_update(self, update_id: int, *, now: datetime | None = None) -> None:
+        """The update was handled: its claim is never taken over."""
+        with self._transaction("finish an update") as conn:
+            conn.execute(
+                "UPDATE handled_updates SET finished_at = %s"
+                " WHERE update_id = %s AND finished_at IS NULL",
+                (utc(now), int(update_id)),
+            )
 
     def forget_update(self, update_id: int) -> None:
         """Release a claim (the handler failed before replying), so a re-delivery is handled."""
         with self._transaction("release an update") as conn:
             conn.execute("DELETE FROM handled_updates WHERE update_id = %s", (int(update_id),))
+
+    def heartbeat(self, instance: str, now: datetime | None = None) -> None:
+        """`instance` is alive (see `HOLDER_TIMEOUT`), by the database's clock unless `now`
+        is given, so replicas on machines whose clocks differ still agree."""
+        with self._transaction("beat the heart") as conn:
+            conn.execute(
+                "INSERT INTO replicas (instance, seen_at)"
+                " VALUES (%(instance)s, COALESCE(%(now)s::timestamptz, clock_timestamp()))"
+                " ON CONFLICT (instance) DO UPDATE SET seen_at = excluded.seen_at",
+                {"instance": instance, "now": now},
+            )
+
+    def leave(self, instance: str) -> None:
+        """`instance` stops: its unfinished claims are free at once."""
+        with self._transaction("leave") as conn:
+            conn.execute("DELETE FROM replicas WHERE instance = %s", (instance,))
 
     def claim_once(self, key: str) -> bool:
         """True for the one caller, across all replicas, that claims `key` first: one
@@ -487,6 +542,7 @@ def _delete_expired(
         conn.execute("DELETE FROM unanswered WHERE asked_at < %s", (cutoff,))
     if claims := before(at, UPDATE_MEMORY):
         conn.execute("DELETE FROM handled_updates WHERE claimed_at < %s", (claims,))
+        conn.execute("DELETE FROM replicas WHERE seen_at < %s", (claims,))
     conn.execute(  # idle buckets have refilled: dropping them changes nothing
         "DELETE FROM send_budget WHERE updated_at < extract(epoch FROM clock_timestamp()) - %s",
         (IDLE_FORGET,),

@@ -21,6 +21,7 @@ from types import TracebackType
 
 from bot.store.base import (
     CHAT_TYPES,
+    HOLDER_TIMEOUT,
     KNOWLEDGE_KEPT,
     PRUNE_EVERY,
     UPDATE_MEMORY,
@@ -225,26 +226,82 @@ class SQLiteStore:
 
     # --- handled updates ---------------------------------------------------------------
 
-    def claim_update(self, update_id: int, *, now: datetime | None = None) -> bool:
-        """True the first time `update_id` is claimed, False for a re-delivered one.
+    def claim_update(
+        self, update_id: int, *, holder: str | None = None, now: datetime | None = None
+    ) -> bool:
+        """True for the caller that may handle `update_id` now: the first to claim it, or
+        the one taking over an unfinished claim whose holder is dead (`Store.claim_update`).
 
         Telegram re-sends a webhook update it saw no answer to, possibly to another process:
-        the claim is one INSERT OR IGNORE in a write transaction, so of any processes
-        sharing the file exactly one wins. Ids are remembered for `UPDATE_MEMORY`.
+        the look and the write are one write transaction (BEGIN IMMEDIATE), so of any
+        processes sharing the file exactly one wins. Ids are remembered for `UPDATE_MEMORY`.
         """
         at = utc(now)
+        stamp = _timestamp(at)
+        finished = None if holder is not None else stamp  # no heartbeat: finished at once
         with self._write() as conn:
             self._prune_now_and_then(conn, at)
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO handled_updates (update_id, claimed_at) VALUES (?, ?)",
-                (int(update_id), _timestamp(at)),
+            row = conn.execute(
+                "SELECT holder, finished_at FROM handled_updates WHERE update_id = ?",
+                (int(update_id),),
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO handled_updates (update_id, claimed_at, holder, finished_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (int(update_id), stamp, holder, finished),
+                )
+                return True
+            if row[1] is not None or row[0] is None or _alive(conn, row[0], at):
+                return False
+            conn.execute(
+                "UPDATE handled_updates SET holder = ?, claimed_at = ?, finished_at = ?"
+                " WHERE update_id = ?",
+                (holder, stamp, finished, int(update_id)),
             )
-            return inserted.rowcount == 1
+            return True
+
+    def update_held(self, update_id: int, *, now: datetime | None = None) -> bool:
+        """True while `update_id`'s claim is unfinished and its holder alive."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT holder, finished_at FROM handled_updates WHERE update_id = ?",
+                (int(update_id),),
+            ).fetchone()
+            return (
+                row is not None
+                and row[1] is None
+                and row[0] is not None
+                and _alive(conn, row[0], utc(now))
+            )
+
+    def finish_update(self, update_id: int, *, now: datetime | None = None) -> None:
+        """The update was handled: its claim is never taken over."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE handled_updates SET finished_at = ?"
+                " WHERE update_id = ? AND finished_at IS NULL",
+                (_timestamp(utc(now)), int(update_id)),
+            )
 
     def forget_update(self, update_id: int) -> None:
         """Release a claim (the handler failed before replying), so a re-delivery is handled."""
         with self._write() as conn:
             conn.execute("DELETE FROM handled_updates WHERE update_id = ?", (int(update_id),))
+
+    def heartbeat(self, instance: str, now: datetime | None = None) -> None:
+        """`instance` is alive (see `HOLDER_TIMEOUT`)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO replicas (instance, seen_at) VALUES (?, ?)"
+                " ON CONFLICT (instance) DO UPDATE SET seen_at = excluded.seen_at",
+                (instance, _timestamp(utc(now))),
+            )
+
+    def leave(self, instance: str) -> None:
+        """`instance` stops: its unfinished claims are free at once."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM replicas WHERE instance = ?", (instance,))
 
     def claim_once(self, key: str) -> bool:
         """True the first time `key` is claimed in this file, False ever after."""
@@ -458,6 +515,17 @@ def _delete_expired(conn: sqlite3.Connection, at: datetime, retention: timedelta
         conn.execute("DELETE FROM unanswered WHERE asked_at < ?", (_timestamp(cutoff),))
     if claims := before(at, UPDATE_MEMORY):
         conn.execute("DELETE FROM handled_updates WHERE claimed_at < ?", (_timestamp(claims),))
+        conn.execute("DELETE FROM replicas WHERE seen_at < ?", (_timestamp(claims),))
+
+
+def _alive(conn: sqlite3.Connection, instance: str, at: datetime) -> bool:
+    """Whether `instance` beat its heart within `HOLDER_TIMEOUT` before `at`."""
+    cutoff = before(at, HOLDER_TIMEOUT)
+    seen = conn.execute(
+        "SELECT 1 FROM replicas WHERE instance = ? AND seen_at > ?",
+        (instance, "" if cutoff is None else _timestamp(cutoff)),
+    ).fetchone()
+    return seen is not None
 
 
 def _count_for(conn: sqlite3.Connection, entry_id: str) -> VoteCount:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import uuid
 from typing import Any
 
 from telegram import (
@@ -156,20 +157,26 @@ def handler_list(
     ]
 
 
-def build_application(settings: Settings, engine: Engine, store: Store) -> AppType:
+def build_application(
+    settings: Settings, engine: Engine, store: Store, *, instance: str | None = None
+) -> AppType:
     """The whole bot as a python-telegram-bot Application, ready to initialise.
 
     The handlers are added by `on_startup`, once getMe has told the bot its own name.
     Every call but getUpdates goes through `RetryingRequest` (bot.telegram.sending);
     updates are handled concurrently across chats, in order within each (`ChatOrder`),
     after the gate (bot.telegram.admission) has dropped re-deliveries and floods.
+    `instance` names this process in the store (its update claims, its heartbeat); a new
+    random one when not given.
     """
+    instance = instance or uuid.uuid4().hex
     handlers = Handlers(engine, store, settings)
     gate = UpdateGate(
         store,
         users=Budgets(settings.user_budget, settings.user_budget_window),
         groups=Budgets(GROUP_BUDGET, GROUP_WINDOW),
         slow_down=handlers.slow_down,
+        holder=instance,
     )
     order = ChatOrder(settings.concurrent_updates, gate)
     polls: PollingRequest = (
@@ -200,6 +207,7 @@ def build_application(settings: Settings, engine: Engine, store: Store) -> AppTy
     )
     app: AppType = builder.rate_limiter(rate_limiter(settings, store)).build()
     app.bot_data["handlers"] = handlers
+    app.bot_data["instance"] = instance
     return app
 
 
@@ -238,19 +246,28 @@ async def on_startup(app: AppType) -> None:
         app.bot_data["wired"] = True
     if handlers.settings.run_setup:
         await publish_commands(app.bot, handlers.settings)
+    if "heartbeat" not in app.bot_data:  # first beat before any update is claimed
+        await beat(handlers.store, app.bot_data["instance"], failing=False)
+        app.bot_data["heartbeat"] = asyncio.create_task(heartbeat(app), name="heartbeat")
     if "watcher" not in app.bot_data:
         follow = follow_published if handlers.settings.shared else watch_knowledge
         app.bot_data["watcher"] = asyncio.create_task(follow(app), name="knowledge-watch")
 
 
 async def on_shutdown(app: AppType) -> None:
-    """Stop the watcher and close the database (`post_shutdown`, or called directly)."""
-    watcher = app.bot_data.pop("watcher", None)
-    if watcher is not None:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+    """Stop the watcher and the heartbeat, leave (this process's unfinished claims are free
+    at once) and close the database (`post_shutdown`, or called directly)."""
+    for name in ("watcher", "heartbeat"):
+        task = app.bot_data.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     handlers = handlers_of(app)
+    try:
+        await asyncio.to_thread(handlers.store.leave, app.bot_data["instance"])
+    except Exception as exc:  # the claims are free HOLDER_TIMEOUT later anyway
+        log.warning("Could not remove this process from the database: %s", exc)
     await asyncio.to_thread(handlers.store.close)
     if handlers.settings.health_file is not None:
         health.clear(handlers.settings.health_file)
@@ -279,6 +296,31 @@ async def watch_knowledge(app: AppType) -> None:
                 await report_reload(app, outcome)
         except Exception:  # the watcher must outlive any surprise
             log.exception("Knowledge watcher failed; retrying")
+
+
+HEARTBEAT_EVERY = 1.0
+"""Seconds between heartbeats (`Store.heartbeat`); a process silent for `HOLDER_TIMEOUT`
+is taken for dead and its unfinished update claims are taken over."""
+
+
+async def beat(store: Store, instance: str, *, failing: bool) -> bool:
+    """One heartbeat, off the event loop; whether it failed (logged once per outage)."""
+    try:
+        await asyncio.to_thread(store.heartbeat, instance)
+    except Exception as exc:  # the heartbeat must outlive any surprise
+        if not failing:
+            log.warning("Could not record this process as alive: %s", exc)
+        return True
+    return False
+
+
+async def heartbeat(app: AppType) -> None:
+    """Tell the store this process is alive, every `HEARTBEAT_EVERY` seconds."""
+    store, instance = handlers_of(app).store, app.bot_data["instance"]
+    failing = False
+    while True:
+        await asyncio.sleep(HEARTBEAT_EVERY)
+        failing = await beat(store, instance, failing=failing)
 
 
 FOLLOW_WAIT = 1.0
@@ -406,7 +448,7 @@ def run(settings: Settings, *, webhook: bool = False) -> int:
             log.error("%s", problem)
         store.close()
         return 1
-    app = build_application(settings, engine, store)
+    app = build_application(settings, engine, store, instance=uuid.uuid4().hex)
     log.info(
         "Serving %d entries about %r", len(engine.knowledge.entries), engine.knowledge.article.title
     )

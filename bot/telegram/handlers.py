@@ -334,10 +334,13 @@ class Handlers:
     ) -> None:
         matcher = self.engine.matcher  # one snapshot: a reload cannot land in between
         result = matcher.match(question)
-        if result.verdict in {Verdict.NONE, Verdict.UNSURE}:
-            await self._record_unanswered(result, message.chat.type)
         reply = result_reply(matcher.knowledge, result, self._links(context))
-        await self._send(message, reply)
+        try:
+            await self._send(message, reply)
+        finally:  # logged after the reply: a process killed before it logs nothing, and
+            # the replica that takes its claim over logs the question once
+            if result.verdict in {Verdict.NONE, Verdict.UNSURE}:
+                await self._record_unanswered(result, message.chat.type)
 
     async def _record_unanswered(self, result: MatchResult, chat_type: str) -> None:
         """Log what could not be answered (the text, never who asked), for maintainers."""

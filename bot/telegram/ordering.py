@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import enum
 from collections import deque
-from collections.abc import Awaitable, Collection, Coroutine, Hashable
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Hashable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -56,6 +56,7 @@ class Gate(Protocol):
 @dataclass
 class _Handling:
     failed: bool = False
+    before_send: Callable[[], Awaitable[None]] | None = None
 
 
 _current: ContextVar[_Handling | None] = ContextVar("handling", default=None)
@@ -66,6 +67,23 @@ def mark_failed() -> None:
     handling = _current.get()
     if handling is not None:
         handling.failed = True
+
+
+def before_first_send(hook: Callable[[], Awaitable[None]]) -> None:
+    """Run `hook` once, just before the update being handled makes its first Bot API call
+    (the gate marks its claim finished there: from then on a reply may have reached
+    Telegram, and a re-delivery must not answer it again)."""
+    handling = _current.get()
+    if handling is not None:
+        handling.before_send = hook
+
+
+async def sending() -> None:
+    """A Bot API call is about to leave (`RetryingRequest`): run the handling's hook."""
+    handling = _current.get()
+    if handling is not None and (hook := handling.before_send) is not None:
+        handling.before_send = None
+        await hook()
 
 
 def chat_key(update: object) -> Hashable | None:

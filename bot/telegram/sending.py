@@ -47,6 +47,7 @@ from tenacity import (
 )
 
 from bot.store import StoreError
+from bot.telegram.ordering import sending
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,7 @@ class RetryingRequest(TidyRequest):
         **kwargs: Any,
     ) -> tuple[int, bytes]:
         name = method_of(url)
+        await sending()  # the update's claim is finished before anything can reach Telegram
         repeatable = not name.lower().startswith(NOT_REPEATABLE)
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(Transient),
