@@ -199,23 +199,6 @@ async def until(
     return time.monotonic() - start
 
 
-async def listening(port: int, timeout: float = 30.0) -> None:
-    async def ready() -> bool:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        await writer.wait_closed()
-        return True
-
-    deadline = time.monotonic() + timeout
-    while not await ready():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
-        await asyncio.sleep(0.02)
-
-
 @dataclass
 class Replies:
     """Every sendMessage the stand-in receives, by chat, stamped when it arrived.

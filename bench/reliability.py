@@ -48,7 +48,6 @@ from botrun import (  # noqa: E402
     default,
     fingerprint,
     free_port,
-    listening,
     percentile,
     snapshot,
     tally,
@@ -56,6 +55,7 @@ from botrun import (  # noqa: E402
 )
 from helpers.botapi import BotApiStandin  # noqa: E402
 from helpers.faults import Fault, WebhookDelivery  # noqa: E402
+from helpers.waiting import listening  # noqa: E402
 
 CANDIDATES = [
     "What is ISIS-K?",
@@ -185,7 +185,7 @@ class Run:
             what=f"{name}: setWebhook",
             process=process,
         )
-        await listening(port)
+        await listening(port, timeout=30.0)
         return Bot(self, process, name, data)
 
 

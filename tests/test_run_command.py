@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from helpers.botapi import BotApiStandin
 from helpers.faults import Fault, WebhookDelivery
-from helpers.waiting import until
+from helpers.waiting import listening, until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -263,7 +263,7 @@ async def test_webhook_crash_mid_load_with_redelivery_loses_nothing_and_repeats_
     url = f"http://127.0.0.1:{port}/telegram"
     try:
         await standin.wait_for("setWebhook", timeout=20)
-        await wait_listening(port)
+        await listening(port)
         async with WebhookDelivery(standin, url, attempts=1000, max_backoff=0.2) as hook:
             asked = questions(standin, users=20, each=3)
             await until(lambda: len(standin.delivered()) >= 15, timeout=20, what="answers")
@@ -288,20 +288,3 @@ async def test_webhook_crash_mid_load_with_redelivery_loses_nothing_and_repeats_
         _, err = await asyncio.wait_for(process.communicate(), timeout=30)
     standin.assert_answered_once(asked)
     assert "Traceback" not in err.decode()
-
-
-async def wait_listening(port: int) -> None:
-    async def ready() -> bool:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        await writer.wait_closed()
-        return True
-
-    for _ in range(500):
-        if await ready():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"nothing listens on port {port}")

@@ -18,3 +18,23 @@ async def until(check: Callable[[], object], timeout: float = 5.0, what: str = "
             raise AssertionError(f"not within {timeout}s: {what or check}")
         await asyncio.sleep(POLL)
     return time.monotonic() - start
+
+
+async def listening(port: int, timeout: float = 10.0) -> None:
+    """Wait until something accepts connections on 127.0.0.1:`port` (a server started as
+    another process); fails after `timeout`."""
+
+    async def ready() -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+
+    deadline = time.monotonic() + timeout
+    while not await ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing listens on 127.0.0.1:{port} within {timeout}s")
+        await asyncio.sleep(0.02)
