@@ -11,7 +11,7 @@ cut-offs are data (`knowledge/calibration.yaml`), fitted on labelled questions b
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,9 @@ class Features:
     """How many content words the question has (log scale)."""
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        """The signals by name (a plain read: `dataclasses.asdict` deep-copies, and this
+        runs for every reading of every question)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 FEATURES = tuple(Features.__dataclass_fields__)
