@@ -183,6 +183,7 @@ def test_a_version_2_database_keeps_its_votes_and_orders_new_clicks(db_path: Pat
     with SQLiteStore(db_path, vote_key=KEY) as store:
         store.vote("e", message_key="1:1", voter="ann", up=True)
     with closing(sqlite3.connect(db_path)) as conn:  # back to how version 2 left it
+        conn.execute("DROP TABLE conversation_context")
         conn.execute("DROP TABLE replicas")
         conn.execute("ALTER TABLE handled_updates DROP COLUMN holder")
         conn.execute("ALTER TABLE handled_updates DROP COLUMN finished_at")
@@ -205,6 +206,7 @@ def test_a_version_4_databases_claims_count_as_finished(db_path: Path) -> None:
     with SQLiteStore(db_path, vote_key=KEY) as store:
         assert store.claim_update(5)
     with closing(sqlite3.connect(db_path)) as conn:  # back to how version 4 left it
+        conn.execute("DROP TABLE conversation_context")
         conn.execute("DROP TABLE replicas")
         conn.execute("ALTER TABLE handled_updates DROP COLUMN holder")
         conn.execute("ALTER TABLE handled_updates DROP COLUMN finished_at")

@@ -5,7 +5,9 @@ The bot codes against `Store` only; `bot.store.open_store` picks SQLite or Postg
 Privacy is part of the contract, not of one back end: an unanswered question is stored
 without any user id, name or chat id (there is no parameter for them) and masked
 (`mask_personal_data`); a vote is stored as an HMAC of (message, voter) under a key that
-is not in the database, so the database alone cannot tell who voted.
+is not in the database, so the database alone cannot tell who voted. A conversation's
+context is ids only (the key the Telegram layer builds, the entry last answered), never
+the question, and later writes delete it once it is a day old (`CONTEXT_MEMORY`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from bot.store.masking import MAX_TEXT_CHARS, clean_question, mask_personal_data
 
 __all__ = [
     "CHAT_TYPES",
+    "CONTEXT_MEMORY",
+    "CONTEXT_PRUNE_BATCH",
     "HOLDER_TIMEOUT",
     "KNOWLEDGE_CHANNEL",
     "KNOWLEDGE_KEPT",
@@ -46,7 +50,7 @@ __all__ = [
     "vote_applies",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Both back ends reach the same version through the same numbered steps (SQLite keeps it
 in `PRAGMA user_version`, PostgreSQL in the table `bot_schema`)."""
 
@@ -67,6 +71,17 @@ waits for send tokens. Three missed beats, so a slow write or a busy loop is no 
 PRUNE_EVERY = timedelta(minutes=1)
 """Writes delete expired rows at most this often (by the clock they are given), so a busy
 bot does not pay for it on every message; reads always do."""
+
+CONTEXT_MEMORY = timedelta(days=1)
+"""How long a conversation's last answer is kept at all. A follow-up reads it only within
+its caller's (much shorter) `max_age`; this bounds the table, not what a follow-up sees."""
+
+CONTEXT_PRUNE_BATCH = 100
+"""At most this many context rows older than `CONTEXT_MEMORY` are deleted per
+`remember_context`: one short index range, however long the bot was idle, and no clock
+kept per replica. Each write adds at most one row and removes up to this many expired
+ones, so expired rows cannot pile up while the bot answers, and while it is idle none are
+added; the table stays about the size of a day's conversations."""
 
 KNOWLEDGE_CHANNEL = "bot_knowledge"
 """PostgreSQL's NOTIFY channel for a published knowledge version (payload: its number)."""
@@ -138,8 +153,9 @@ class PublishedKnowledge:
 
 class Store(Protocol):
     """The bot's shared memory: unanswered questions, votes, handled update ids, published
-    knowledge and the send budget. Methods are blocking (async code calls them through
-    `asyncio.to_thread`) and safe from several threads; open one per process, close it."""
+    knowledge, the send budget and each conversation's last answer. Methods are blocking
+    (async code calls them through `asyncio.to_thread`) and safe from several threads; open
+    one per process, close it."""
 
     @property
     def max_rows(self) -> int:
@@ -261,6 +277,24 @@ class Store(Protocol):
         seconds to wait before sending it (0: send now)."""
         ...
 
+    def remember_context(self, key: str, entry_id: str, *, now: datetime | None = None) -> None:
+        """The conversation `key` (opaque, built by the Telegram layer, e.g. "chat:123") was
+        last answered with `entry_id` at `now`, so a follow-up ("and when was it formed?")
+        can be read in context by whichever replica gets it. The last write wins; rows
+        older than `CONTEXT_MEMORY` are deleted on the way, `CONTEXT_PRUNE_BATCH` at most."""
+        ...
+
+    def recall_context(
+        self, key: str, *, max_age: timedelta, now: datetime | None = None
+    ) -> str | None:
+        """The entry last answered in conversation `key`, if that was at most `max_age`
+        before `now` (an older answer is no context for a new question); else None."""
+        ...
+
+    def forget_context(self, key: str) -> None:
+        """The conversation `key` has no context any more (e.g. the user changed topic)."""
+        ...
+
 
 def utc(when: datetime | None) -> datetime:
     """`when` as an aware UTC time (a naive one is taken as UTC); None is now."""
@@ -277,6 +311,14 @@ def before(at: datetime, span: timedelta) -> datetime | None:
         return at - span
     except OverflowError:
         return None
+
+
+def context_cutoff(now: datetime | None, max_age: timedelta) -> datetime | None:
+    """The oldest answer time `recall_context` accepts (None: any, when `max_age` reaches
+    before the calendar); a negative `max_age` is the caller's mistake, not "nothing"."""
+    if max_age < timedelta(0):
+        raise ValueError("max_age must not be negative")
+    return before(utc(now), max_age)
 
 
 def ballot_hash(key: bytes, message_key: str, voter: str) -> str:

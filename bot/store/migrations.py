@@ -103,6 +103,16 @@ SQLITE_STEPS: dict[int, tuple[SQLiteStep, ...]] = {
         ) WITHOUT ROWID
         """,
     ),
+    6: (  # each conversation's last answer, for follow-ups: ids only, never the question
+        """
+        CREATE TABLE conversation_context (
+            key TEXT PRIMARY KEY,
+            entry_id TEXT NOT NULL,
+            answered_at TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX conversation_context_by_time ON conversation_context (answered_at)",
+    ),
 }
 """Schema steps by the version they lead to; each runs once, in one transaction."""
 
@@ -210,6 +220,16 @@ POSTGRES_STEPS: dict[int, tuple[LiteralString, ...]] = {
             seen_at timestamptz NOT NULL
         )
         """,
+    ),
+    6: (
+        """
+        CREATE TABLE conversation_context (
+            key text PRIMARY KEY,
+            entry_id text NOT NULL,
+            answered_at timestamptz NOT NULL
+        )
+        """,
+        "CREATE INDEX conversation_context_by_time ON conversation_context (answered_at)",
     ),
 }
 """Schema steps by the version they lead to (the same numbers as SQLite's)."""

@@ -5,7 +5,8 @@ Everything replicas must agree on is decided by the database in one statement or
 transaction, never by a replica's memory: an update id is claimed by one INSERT ... ON
 CONFLICT DO NOTHING; a person's stored click only moves to a greater update_id (the row is
 locked, and the UPDATE's WHERE repeats the rule); a send token is reserved by one UPSERT
-... RETURNING on the scope's bucket, timed by the database's clock; a published
+... RETURNING on the scope's bucket, timed by the database's clock; a conversation's last
+answer is one UPSERT, so any replica reads a follow-up in context; a published
 knowledge version is announced by NOTIFY on `KNOWLEDGE_CHANNEL` when it commits.
 Housekeeping (expiry, the row cap) runs under an advisory lock that only one replica
 takes at a time; the others skip it rather than wait or deadlock.
@@ -30,6 +31,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bot.store.base import (
     CHAT_TYPES,
+    CONTEXT_MEMORY,
+    CONTEXT_PRUNE_BATCH,
     HOLDER_TIMEOUT,
     KNOWLEDGE_CHANNEL,
     KNOWLEDGE_KEPT,
@@ -44,6 +47,7 @@ from bot.store.base import (
     before,
     check_limits,
     clean_question,
+    context_cutoff,
     retention_span,
     utc,
     vote_applies,
@@ -445,6 +449,49 @@ class PostgresStore:
         with self._transaction("take a send token") as conn:
             left, at, clock = conn.execute(_TAKE_TOKEN, params).fetchone() or (0.0, 0.0, 0.0)
         return wait_after(left, at, clock, rate)
+
+    # --- conversation context ----------------------------------------------------------
+
+    def remember_context(self, key: str, entry_id: str, *, now: datetime | None = None) -> None:
+        """Conversation `key` was last answered with `entry_id` at `now`, for every replica:
+        one UPSERT (the last write wins). Then, in the same transaction, up to
+        `CONTEXT_PRUNE_BATCH` rows older than `CONTEXT_MEMORY` are deleted, skipping rows
+        another replica holds (SKIP LOCKED): the UPSERT is the only statement that can
+        wait, and it runs first, holding nothing, so replicas never deadlock over this."""
+        at = utc(now)
+        with self._transaction("remember a conversation") as conn:
+            conn.execute(
+                "INSERT INTO conversation_context (key, entry_id, answered_at)"
+                " VALUES (%s, %s, %s) ON CONFLICT (key) DO UPDATE"
+                " SET entry_id = excluded.entry_id, answered_at = excluded.answered_at",
+                (key, entry_id, at),
+            )
+            if cutoff := before(at, CONTEXT_MEMORY):
+                conn.execute(
+                    "DELETE FROM conversation_context WHERE key IN (SELECT key"
+                    " FROM conversation_context WHERE answered_at < %s ORDER BY answered_at"
+                    " LIMIT %s FOR UPDATE SKIP LOCKED)",
+                    (cutoff, CONTEXT_PRUNE_BATCH),
+                )
+
+    def recall_context(
+        self, key: str, *, max_age: timedelta, now: datetime | None = None
+    ) -> str | None:
+        """The entry last answered in conversation `key` (by any replica), if at most
+        `max_age` before `now`; else None (an older row is left for `remember_context`)."""
+        cutoff = context_cutoff(now, max_age)
+        with self._transaction("recall a conversation") as conn:
+            row = conn.execute(
+                "SELECT entry_id FROM conversation_context WHERE key = %s"
+                " AND answered_at >= COALESCE(%s::timestamptz, '-infinity')",
+                (key, cutoff),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def forget_context(self, key: str) -> None:
+        """Conversation `key` has no context any more, on every replica."""
+        with self._transaction("forget a conversation") as conn:
+            conn.execute("DELETE FROM conversation_context WHERE key = %s", (key,))
 
     # --- private -----------------------------------------------------------------------
 

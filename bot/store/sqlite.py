@@ -21,6 +21,8 @@ from types import TracebackType
 
 from bot.store.base import (
     CHAT_TYPES,
+    CONTEXT_MEMORY,
+    CONTEXT_PRUNE_BATCH,
     HOLDER_TIMEOUT,
     KNOWLEDGE_KEPT,
     PRUNE_EVERY,
@@ -34,6 +36,7 @@ from bot.store.base import (
     before,
     check_limits,
     clean_question,
+    context_cutoff,
     retention_span,
     utc,
     vote_applies,
@@ -377,6 +380,46 @@ class SQLiteStore:
         PostgreSQL). Replicas that share a budget need PostgreSQL.
         """
         return self._budget.take(scope, time.time() if now is None else now)
+
+    # --- conversation context ----------------------------------------------------------
+
+    def remember_context(self, key: str, entry_id: str, *, now: datetime | None = None) -> None:
+        """Conversation `key` was last answered with `entry_id` at `now` (the last write
+        wins). Rows older than `CONTEXT_MEMORY` are deleted first, `CONTEXT_PRUNE_BATCH` at
+        most: one index range in the same transaction, so the write stays cheap."""
+        at = utc(now)
+        with self._write() as conn:
+            if cutoff := before(at, CONTEXT_MEMORY):
+                conn.execute(
+                    "DELETE FROM conversation_context WHERE key IN (SELECT key"
+                    " FROM conversation_context WHERE answered_at < ? ORDER BY answered_at"
+                    " LIMIT ?)",
+                    (_timestamp(cutoff), CONTEXT_PRUNE_BATCH),
+                )
+            conn.execute(
+                "INSERT INTO conversation_context (key, entry_id, answered_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET entry_id = excluded.entry_id,"
+                " answered_at = excluded.answered_at",
+                (key, entry_id, _timestamp(at)),
+            )
+
+    def recall_context(
+        self, key: str, *, max_age: timedelta, now: datetime | None = None
+    ) -> str | None:
+        """The entry last answered in conversation `key`, if at most `max_age` before
+        `now`; else None (an older row is left for `remember_context` to delete)."""
+        cutoff = context_cutoff(now, max_age)
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT entry_id FROM conversation_context WHERE key = ? AND answered_at >= ?",
+                (key, "" if cutoff is None else _timestamp(cutoff)),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def forget_context(self, key: str) -> None:
+        """Conversation `key` has no context any more."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM conversation_context WHERE key = ?", (key,))
 
     # --- private -----------------------------------------------------------------------
 
