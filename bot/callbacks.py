@@ -4,7 +4,8 @@ Telegram hands a button's `callback_data` (at most 64 bytes) back verbatim when 
 pressed, from any client, so decoding is strict and never raises: anything that is not
 exactly one of these comes back as None.
 
-    a:<entry id>            ShowAnswer    a suggested, related or example question
+    a:<entry id>            ShowAnswer    a related or example question (a new message)
+    p:<entry id>            Pick          a "did you mean" choice (replaces the question)
     t:<page>                ShowTopics    a page of the /topics list (0-based)
     v:<entry id>:<+ or ->   Vote          👍 or 👎 on an answer
 
@@ -42,6 +43,17 @@ class ShowAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class Pick:
+    """Answer this entry in place of the "did you mean" message the button is on."""
+
+    entry_id: str
+    PATTERN: ClassVar[re.Pattern[str]] = re.compile(rf"p:(?P<id>{_ENTRY_ID})\Z", re.ASCII)
+
+    def encode(self) -> str:
+        return _checked(f"p:{self.entry_id}")
+
+
+@dataclass(frozen=True, slots=True)
 class ShowTopics:
     """Show this page of the topics list."""
 
@@ -66,7 +78,7 @@ class Vote:
         return _checked(f"v:{self.entry_id}:{'+' if self.up else '-'}")
 
 
-Action = ShowAnswer | ShowTopics | Vote
+Action = ShowAnswer | Pick | ShowTopics | Vote
 
 
 def decode(data: object) -> Action | None:
@@ -75,6 +87,8 @@ def decode(data: object) -> Action | None:
         return None
     if match := ShowAnswer.PATTERN.match(data):
         return ShowAnswer(match["id"])
+    if match := Pick.PATTERN.match(data):
+        return Pick(match["id"])
     if match := ShowTopics.PATTERN.match(data):
         return ShowTopics(int(match["page"]))
     if match := Vote.PATTERN.match(data):

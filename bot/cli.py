@@ -27,12 +27,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.conversation import take_turn
 from bot.engine import Engine
 from bot.errors import BotError, ConfigError, KnowledgeError
 from bot.knowledge import json_schema, load_knowledge
 from bot.lexicon import lexicon_schema
 from bot.matching import MatchResult
-from bot.replies import cut, help_reply, result_reply, source_reply, topics_reply
+from bot.replies import (
+    cut,
+    help_reply,
+    result_reply,
+    source_reply,
+    topics_reply,
+    turn_reply,
+)
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -178,11 +186,13 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             entry = knowledge.entry(choices[int(text) - 1])
             if entry is not None:
                 text = entry.question
-        result = engine.ask(text, previous=previous)
-        reply = result_reply(knowledge, result)
-        choices = [c.entry.id for c in result.suggestions] if not result.matched else []
-        if result.matched and result.best is not None:
-            previous = result.best.entry.id
+        turn = take_turn(engine.matcher, text, previous)
+        reply = turn_reply(knowledge, turn)
+        last = turn.results[-1]
+        choices = [c.entry.id for c in last.suggestions] if not turn.several else []
+        if last.matched:
+            choices = []
+        previous = turn.context_after(previous)
         print(f"bot> {reply.plain}\n")
 
 

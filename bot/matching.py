@@ -104,6 +104,8 @@ class MatchResult:
     """Set when the question is one the article does not answer (declined by name)."""
     context: str | None = None
     """The id of the previous answer this message was read as a follow-up to."""
+    more: bool = False
+    """A "tell me more": the suggestions are what is related to the previous answer."""
 
     @property
     def matched(self) -> bool:
@@ -222,7 +224,13 @@ class Matcher:
         if not choices:
             return MatchResult(question, Verdict.NONE, context=before.id)
         return MatchResult(
-            question, Verdict.UNSURE, choices[0], choices, context=before.id, ranking=choices
+            question,
+            Verdict.UNSURE,
+            choices[0],
+            choices,
+            context=before.id,
+            ranking=choices,
+            more=True,
         )
 
     def _features(

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote as url_quote
 
-from bot.callbacks import Action, ShowAnswer, ShowTopics, Vote
+from bot.callbacks import Action, Pick, ShowAnswer, ShowTopics, Vote
+from bot.conversation import Turn
 from bot.knowledge import Entry, Knowledge
 from bot.matching import MatchResult, Verdict
 from bot.smalltalk import SmallTalk
@@ -79,8 +80,38 @@ def esc(text: str) -> str:
 
 
 def source_line(knowledge: Knowledge) -> str:
+    """The full source (title and date), said once in /source and the terminal."""
     article = knowledge.article
     return f"{article.title} ({article.date})" if article.date else article.title
+
+
+def short_source(knowledge: Knowledge) -> str:
+    """The source under each answer: short, because the full title is in /source."""
+    date = knowledge.article.date
+    return f"the article of {date} · /source" if date else "the article · /source"
+
+
+EXPANDABLE_OVER = 200
+"""Quotes longer than this many characters are folded (Telegram's expandable blockquote)."""
+SAME_WORDS = 0.75
+"""Share of the answer's words the quote must contain for the two to say the same thing."""
+_VERDICT = re.compile(r"^(yes|no)\b[.,!]?\s*", re.IGNORECASE)
+_WORD = re.compile(r"[^\W_]+")
+
+
+def says_the_same(answer: str, quote: str) -> bool:
+    """Whether the quote already says what the answer says, so showing both repeats it.
+
+    The answer's words (after a leading "Yes."/"No.") must mostly appear in the quote, and
+    the quote must not be much longer: a long quote around a short answer still needs the
+    answer as its lead-in."""
+    rest = _VERDICT.sub("", answer)
+    words = {w.lower() for w in _WORD.findall(rest) if len(w) > 2}
+    if not words:
+        return False
+    quoted = {w.lower() for w in _WORD.findall(quote)}
+    shared = len(words & quoted) / len(words)
+    return shared >= SAME_WORDS and len(quote) <= 1.6 * len(rest) + 40
 
 
 def answer_reply(
@@ -91,24 +122,27 @@ def answer_reply(
     feedback: bool = True,
     related: bool = True,
 ) -> Reply:
-    """The answer, the article's exact passage as a blockquote, and the source."""
+    """The answer, then the article's exact passage as a blockquote, then a short source.
+
+    Sized for a phone: when the quote says the same as the answer, only the quote is shown
+    (after a "Yes."/"No." the answer starts with); a long quote is folded; at most two rows
+    of buttons (one related question; the votes and the share link)."""
     links = links or Links()
+    source = short_source(knowledge)
+    lead, quoted = _answer_body(knowledge, entry, MAX_MESSAGE - utf16_len(source) - 8)
+    body = f"{lead}{quoted}\n<i>— {esc(source)}</i>"
     quote = knowledge.quote_of(entry)
-    source = source_line(knowledge)
-    head = esc(entry.answer)
-    tail = f"\n\n— <i>{esc(source)}</i>"
-    room = MAX_MESSAGE - utf16_len(entry.answer) - utf16_len(source) - 8
-    body = f"{head}\n\n<blockquote>{esc(_clip(quote, room))}</blockquote>{tail}"
+    plain_lead = html.unescape(lead).strip()
     plain = (
-        f"{entry.answer}\n\n"
+        (f"{plain_lead}\n" if plain_lead else "")
         + textwrap.fill(f"“{quote}”", width=78, initial_indent="  > ", subsequent_indent="  > ")
-        + f"\n  — {source}"
+        + f"\n  — {source_line(knowledge)}"
     )
     rows: list[tuple[Button, ...]] = []
     follow_ups = [knowledge.entry(r) for r in entry.related] if related else []
-    for rel in follow_ups[:3]:
-        if rel is not None:
-            rows.append((Button(f"➕ {rel.button_label}", action=ShowAnswer(rel.id)),))
+    first = next((e for e in follow_ups if e is not None), None)
+    if first is not None:
+        rows.append((Button(f"➕ {first.button_label}", action=ShowAnswer(first.id)),))
     last: list[Button] = []
     if feedback:
         last += [
@@ -123,6 +157,58 @@ def answer_reply(
     return Reply(_fit(body), plain, tuple(rows))
 
 
+def _answer_body(knowledge: Knowledge, entry: Entry, room: int) -> tuple[str, str]:
+    """The answer's lead-in (HTML, with its line break; empty when the quote says it all)
+    and the quote as a blockquote, together within `room` UTF-16 units."""
+    quote = knowledge.quote_of(entry)
+    same = says_the_same(entry.answer, quote)
+    verdict = _VERDICT.match(entry.answer)
+    lead = (f"{verdict.group(1).capitalize()}." if verdict else "") if same else entry.answer
+    clipped = _clip(quote, room - utf16_len(lead) - 1)
+    fold = " expandable" if len(clipped) > EXPANDABLE_OVER else ""
+    head = f"{esc(lead)}\n" if lead else ""
+    return head, f"<blockquote{fold}>{esc(clipped)}</blockquote>"
+
+
+def several_reply(knowledge: Knowledge, turn: Turn) -> Reply:
+    """Several questions in one message: each answered with its own quote, in one reply;
+    a question that cannot be answered is named, with a button for a near guess."""
+    source = short_source(knowledge)
+    room = (MAX_MESSAGE - 200) // max(len(turn.parts), 1)
+    html_parts, plain_parts, rows = [], [], []
+    for n, (question, result) in enumerate(turn.parts, 1):
+        title = f"{n}. {cut(question.strip(), 120)}"
+        if result.verdict is Verdict.ANSWER and result.best:
+            lead, quoted = _answer_body(knowledge, result.best.entry, room)
+            html_parts.append(f"<b>{esc(title)}</b>\n{lead}{quoted}")
+            quote = knowledge.quote_of(result.best.entry)
+            plain_parts.append(f"{title}\n{result.best.entry.answer}\n  > “{quote}”")
+            continue
+        if result.verdict is Verdict.UNSURE and result.suggestions:
+            guess = result.suggestions[0].entry
+            line = "I'm not sure what this one asks; the button below has my best guess."
+            rows.append((Button(guess.button_label, action=Pick(guess.id)),))
+            plain_line = f"I'm not sure what this one asks. Did you mean: {guess.question}"
+        else:
+            line = plain_line = "The article doesn't answer this one."
+        html_parts.append(f"<b>{esc(title)}</b>\n{esc(line)}")
+        plain_parts.append(f"{title}\n{plain_line}")
+    if turn.dropped:
+        more = f"I answer {len(turn.parts)} questions at a time: ask the rest again."
+        html_parts.append(esc(more))
+        plain_parts.append(more)
+    html_text = "\n\n".join(html_parts) + f"\n<i>— {esc(source)}</i>"
+    plain = "\n\n".join(plain_parts) + f"\n  — {source_line(knowledge)}"
+    return Reply(_fit(html_text), plain, tuple(rows[:2]))
+
+
+def turn_reply(knowledge: Knowledge, turn: Turn, links: Links | None = None) -> Reply:
+    """The one reply to a message: its answer, or the answers to each of its questions."""
+    if turn.several:
+        return several_reply(knowledge, turn)
+    return result_reply(knowledge, turn.results[0], links)
+
+
 def result_reply(knowledge: Knowledge, result: MatchResult, links: Links | None = None) -> Reply:
     """Whatever the verdict, the one reply every front end sends for it."""
     if result.verdict is Verdict.ANSWER and result.best:
@@ -135,14 +221,15 @@ def result_reply(knowledge: Knowledge, result: MatchResult, links: Links | None 
 
 
 def did_you_mean_reply(result: MatchResult) -> Reply:
+    """ "Did you mean" said once: the buttons carry the choices (the terminal, which has
+    no buttons, lists them)."""
     choices = result.suggestions
-    html_lines = ["I'm not sure which you mean. Did you mean:"]
-    plain_lines = list(html_lines)
-    for n, c in enumerate(choices, 1):
-        html_lines.append(f"{n}. {esc(c.entry.question)}")
-        plain_lines.append(f"  {n}. {c.entry.question}")
-    rows = tuple((Button(c.entry.button_label, action=ShowAnswer(c.entry.id)),) for c in choices)
-    return Reply(_fit("\n".join(html_lines)), "\n".join(plain_lines), rows)
+    intro = (
+        "More on this:" if result.more else "I'm not sure I understood. Did you mean one of these?"
+    )
+    plain_lines = [intro, *(f"  {n}. {c.entry.question}" for n, c in enumerate(choices, 1))]
+    rows = tuple((Button(c.entry.button_label, action=Pick(c.entry.id)),) for c in choices)
+    return Reply(esc(intro), "\n".join(plain_lines), rows)
 
 
 def decline_reply(knowledge: Knowledge, gap_topic: str | None = None) -> Reply:
@@ -176,6 +263,11 @@ _SMALL_TALK = {
         "I'm a bot that answers questions about one article, “{title}”, and quotes the "
         "passage behind every answer. I know {count} questions: send /topics to see them."
     ),
+    SmallTalk.EMOJI: "🙂 Ask me a question about the article in words, e.g. “{example}”",
+    SmallTalk.INSULT: (
+        "Sorry I couldn't help. I only know one article; /topics shows what I can answer."
+    ),
+    SmallTalk.OTHER_LANGUAGE: ("Sorry, I only understand English for now. Try e.g. “{example}”"),
     SmallTalk.HELP: (
         "Ask a question about the article “{title}” in your own words, e.g. “{example}”. "
         "I reply with the answer and the passage it comes from. /topics lists what I know."
@@ -208,6 +300,21 @@ def welcome_reply(knowledge: Knowledge) -> Reply:
     ]
     rows = tuple((Button(e.button_label, action=ShowAnswer(e.id)),) for e in examples)
     return Reply(_fit(esc("\n".join(lines))), "\n".join(lines), rows)
+
+
+def bot_description(knowledge: Knowledge) -> str:
+    """What Telegram shows in the empty chat before /start (at most 512 characters)."""
+    text = (
+        f"I answer questions about one article: “{knowledge.article.title}”. Ask in your "
+        "own words, typos welcome: every answer comes with the article's exact words. "
+        "Works in groups (mention me or use /ask) and inline (@ my name, then a question)."
+    )
+    return cut(text, 512)
+
+
+def bot_short_description(knowledge: Knowledge) -> str:
+    """The profile line and the text under shared links (at most 120 characters)."""
+    return cut(f"Answers about “{knowledge.article.title}”, quoting the article.", 120)
 
 
 def help_reply(knowledge: Knowledge) -> Reply:
@@ -269,6 +376,20 @@ def unanswered_reply(report: Report) -> Reply:
         lines.append(f"{n}. {cut(g.text, 80)} ×{g.count}{closest}")
     text = "\n".join(lines)
     return Reply(fit_plain(text), text)
+
+
+COLLAPSED_CHARS = 120
+"""About what a folded blockquote shows before it is expanded: three lines on a phone."""
+
+
+def visible_before_expanding(html_text: str) -> int:
+    """The characters a reader sees before tapping anything: a folded (expandable)
+    blockquote counts as the lines it shows."""
+    folded = re.compile(r"<blockquote expandable>(.*?)</blockquote>", re.DOTALL)
+    shown = folded.sub(
+        lambda m: html.unescape(_strip_tags(m.group(1)))[:COLLAPSED_CHARS], html_text
+    )
+    return len(html.unescape(_strip_tags(shown)))
 
 
 def cut(text: str, width: int) -> str:

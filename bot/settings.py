@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     )
     """Unanswered questions older than this are deleted (privacy: nothing kept for ever)."""
     reload_interval: float = Field(0.5, ge=0.05, validation_alias="RELOAD_INTERVAL")
+    follow_up_minutes: float = Field(10, gt=0, le=1440, validation_alias="FOLLOW_UP_MINUTES")
+    """A follow-up ("and when?") is read after the last answer only this long after it."""
     vote_key: SecretStr = Field(SecretStr(""), validation_alias="VOTE_KEY")
     """Keys the hash that allows one vote per person; the token when unset."""
     webhook_url: Annotated[str, AfterValidator(_https_url)] = Field(
@@ -178,6 +180,7 @@ _FIXES = {
     "UNANSWERED_MAX_ROWS": "must be a whole number, at least 1",
     "UNANSWERED_RETENTION_DAYS": "must be a whole number of days from 1 to 36500",
     "RELOAD_INTERVAL": "must be a number of seconds, at least 0.05",
+    "FOLLOW_UP_MINUTES": "must be a number of minutes, above 0 and at most 1440",
     "PORT": "must be a whole number from 1 to 65535",
     "SEND_DEADLINE": "must be a number of seconds, above 0 and at most 600",
     "STARTUP_DEADLINE": "must be a number of seconds, above 0 and at most 3600",

@@ -169,19 +169,31 @@ async def test_admin_unanswered_when_nothing_recorded(running_bot: BotUnderTest)
 # --- 6. the command menus -------------------------------------------------------------------
 
 
-async def test_command_menus_published_on_startup(running_bot: BotUnderTest) -> None:
-    """One public menu (default scope) and one admin menu in the admin's private chat."""
+async def test_command_menus_and_descriptions_published_on_startup(
+    running_bot: BotUnderTest,
+) -> None:
+    """Menus by scope: every public command in private chats (and by default), /ask and
+    /help in groups, the maintainers' commands in each admin's chat; and the bot's
+    description and short description, which the empty chat and its profile show."""
     calls = running_bot.api.sent("setMyCommands")
-    default = [c for c in calls if c.get("scope", {"type": "default"}) == {"type": "default"}]
-    admin = [c for c in calls if c.get("scope") == {"type": "chat", "chat_id": ADMIN_ID}]
-    assert len(default) == 1 and len(admin) == 1 and len(calls) == 2, calls
 
-    public = {c["command"] for c in default[0]["commands"]}
-    maintainers = {c["command"] for c in admin[0]["commands"]}
+    def menu(scope: dict[str, object]) -> set[str]:
+        (call,) = [c for c in calls if c.get("scope", {"type": "default"}) == scope]
+        return {c["command"] for c in call["commands"]}
+
+    assert len(calls) == 4, calls
+    public = menu({"type": "default"})
+    assert menu({"type": "all_private_chats"}) == public
+    assert menu({"type": "all_group_chats"}) == {"ask", "help"}
+    maintainers = menu({"type": "chat", "chat_id": ADMIN_ID})
     assert {"start", "ask", "topics", "help"} <= public
     assert not {"reload", "unanswered", "stats"} & public
     assert {"reload", "unanswered", "stats"} <= maintainers
     assert public <= maintainers  # the admin keeps the public commands too
+    title = running_bot.engine.knowledge.article.title
+    descriptions = running_bot.api.descriptions
+    assert title in descriptions[("description", "")]
+    assert 0 < len(descriptions[("short_description", "")]) <= 120
     running_bot.api.assert_no_errors()
 
 

@@ -10,7 +10,7 @@ from bot.knowledge import load_knowledge
 from bot.lexicon import Lexicon
 from bot.matching import MAX_QUESTION_CHARS, Matcher, Verdict
 from bot.ranking import ACTOR_MISS_PENALTY
-from bot.smalltalk import SmallTalk
+from bot.smalltalk import SmallTalk, whole_message_kind
 from bot.text import tokens, words
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +88,6 @@ def test_paraphrases_and_typos_are_answered(matcher: Matcher, question: str, ent
         "tell me a joke",
         "asdfghjkl",
         "42",
-        "🤔",
         "???",
         "",
         "   ",
@@ -100,6 +99,42 @@ def test_off_topic_is_declined(matcher: Matcher, question: str) -> None:
     result = matcher.match(question)
     assert not result.matched, result
     assert result.verdict in {Verdict.NONE, Verdict.UNSURE}
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("🤔", SmallTalk.EMOJI),
+        ("😂😂😂", SmallTalk.EMOJI),
+        ("👍", SmallTalk.ACK),
+        ("you are stupid", SmallTalk.INSULT),
+        ("this bot sucks", SmallTalk.INSULT),
+        ("thanks!", SmallTalk.THANKS),
+        ("¿Quién reivindicó el ataque del aeropuerto?", SmallTalk.OTHER_LANGUAGE),
+        ("что такое ИГИЛ-К", SmallTalk.OTHER_LANGUAGE),
+        ("wer ist der Anführer der Taliban", SmallTalk.OTHER_LANGUAGE),
+    ],
+)
+def test_messages_that_are_no_question_get_a_kind_of_their_own(
+    matcher: Matcher, text: str, kind: SmallTalk
+) -> None:
+    """Emoji, insults, thanks and other languages get short fitting replies, not the long
+    "I don't know that one" with examples."""
+    result = matcher.match(text)
+    assert result.verdict is Verdict.SMALL_TALK
+    assert result.small_talk is kind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stupid question but who founded isis k and when was it",  # a question with a swear
+        "who is the leader of the taliban in afghanistan",
+        "la la land",
+    ],
+)
+def test_whole_message_kinds_leave_real_questions_alone(text: str) -> None:
+    assert whole_message_kind(text) is None
 
 
 @pytest.mark.parametrize(

@@ -294,8 +294,11 @@ async def test_slow_save_never_serves_the_first_half(
     # The first half alone is a valid file with fewer entries: the dangerous case.
     assert len(yaml.safe_load(first)["entries"]) == len(starts) // 2
     # The finished file differs from the served one (so "loaded" is observable).
-    last_answer = "No. The article concludes that keeping a dialogue with the Taliban"
-    final_answer = "Final version 93be: terrorism is not under control."
+    last_answer = (
+        "No. The article concludes that keeping a dialogue with the Taliban is not the same"
+        " as saying the threat of international terrorism is under control."
+    )
+    final_answer = "Final version 93be: far from it, says its last paragraph."
     assert last_answer in rest
     rest = rest.replace(last_answer, final_answer, 1)
     old = engine.knowledge.fingerprint

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from helpers.botapi import parse_html, utf16_len
 
-from bot.callbacks import ShowAnswer
+from bot.callbacks import Pick, ShowAnswer
 from bot.knowledge import Entry, Knowledge, load_knowledge
 from bot.matching import Matcher, Verdict
 from bot.replies import (
@@ -32,9 +32,12 @@ from bot.replies import (
     example_entries,
     help_reply,
     result_reply,
+    says_the_same,
+    short_source,
     small_talk_reply,
     source_reply,
     topics_reply,
+    visible_before_expanding,
     welcome_reply,
 )
 from bot.smalltalk import SmallTalk
@@ -64,7 +67,9 @@ def callback_data(reply: Reply) -> list[str]:
 
 
 def blockquote_of(html_text: str) -> str:
-    (inner,) = re.findall(r"<blockquote>(.*?)</blockquote>", html_text, flags=re.DOTALL)
+    (inner,) = re.findall(
+        r"<blockquote(?: expandable)?>(.*?)</blockquote>", html_text, flags=re.DOTALL
+    )
     return html.unescape(inner)
 
 
@@ -128,13 +133,77 @@ def test_every_answer_has_exactly_one_blockquote_with_the_articles_exact_words(
 ) -> None:
     for entry in shipped.entries:
         reply = answer_reply(shipped, entry, LINKS)
-        assert reply.html.count("<blockquote>") == 1, entry.id
+        assert len(re.findall(r"<blockquote(?: expandable)?>", reply.html)) == 1, entry.id
         assert reply.html.count("</blockquote>") == 1, entry.id
         quoted = blockquote_of(reply.html)
         assert quoted == shipped.quote_of(entry), entry.id
         assert quoted in shipped.article.text, entry.id
-        assert reply.html.startswith(html.escape(entry.answer, quote=False)), entry.id
-        assert shipped.article.title in visible(reply.html), entry.id
+        outside = re.sub(r"<blockquote.*?</blockquote>", "", reply.html, flags=re.DOTALL)
+        if says_the_same(entry.answer, quoted):  # the quote alone, after any "Yes."/"No."
+            assert html.escape(entry.answer, quote=False) not in outside, entry.id
+        else:
+            assert reply.html.startswith(html.escape(entry.answer, quote=False)), entry.id
+        assert visible(reply.html).endswith(short_source(shipped)), entry.id
+        assert shipped.article.title not in visible(outside), entry.id  # that is /source
+
+
+def test_a_quote_that_repeats_the_answer_is_shown_once(tmp_path: Path) -> None:
+    paragraph = "The group was formed in 2014 on the border with Pakistan. It grew later."
+    knowledge = write_knowledge(
+        tmp_path / "same",
+        [paragraph],
+        [
+            {
+                "id": "formed",
+                "question": "When was the group formed?",
+                "answer": "The group was formed in 2014 on the border with Pakistan.",
+                "quote": "The group was formed in 2014 on the border with Pakistan.",
+            },
+            {
+                "id": "border",
+                "question": "Was it formed on the border?",
+                "answer": "Yes. It was formed on the border with Pakistan.",
+                "quote": "The group was formed in 2014 on the border with Pakistan.",
+            },
+            {
+                "id": "grew",
+                "question": "Did it grow?",
+                "answer": "Yes, later.",
+                "quote": "It grew later.",
+            },
+        ],
+    )
+    formed, border, grew = knowledge.entries
+    shown = visible(answer_reply(knowledge, formed).html)
+    assert shown.count("formed in 2014") == 1
+    assert shown.startswith("The group was formed in 2014")  # the article's words lead
+    shown = visible(answer_reply(knowledge, border).html)
+    assert shown.startswith("Yes.\nThe group was formed")  # the verdict stays
+    assert shown.count("border with Pakistan") == 1
+    shown = visible(answer_reply(knowledge, grew).html)
+    assert shown.startswith("Yes.\nIt grew later.")  # "later" is in the quote
+
+
+def test_long_quotes_fold_and_short_ones_do_not(longest: Knowledge, shipped: Knowledge) -> None:
+    entry = longest.entries[0]
+    assert "<blockquote expandable>" in answer_reply(longest, entry).html
+    short = next(e for e in shipped.entries if len(shipped.quote_of(e)) < 100)
+    assert "<blockquote>" in answer_reply(shipped, short).html
+    _, entities = parse_html(answer_reply(longest, entry).html)
+    assert [e["type"] for e in entities].count("expandable_blockquote") == 1
+
+
+def test_answers_fit_a_phone_screen(shipped: Knowledge) -> None:
+    """The issue's target, measured by bench/answer_length.py: the median answer at most
+    350 visible characters before expanding, none over 700, at most two rows of buttons."""
+    lengths = []
+    for entry in shipped.entries:
+        reply = answer_reply(shipped, entry, LINKS)
+        lengths.append(visible_before_expanding(reply.html))
+        assert len(reply.buttons) <= 2, entry.id
+    lengths.sort()
+    assert lengths[len(lengths) // 2] <= 350, lengths
+    assert lengths[-1] <= 700, lengths
 
 
 def test_answer_blockquote_parses_as_one_blockquote_entity(shipped: Knowledge) -> None:
@@ -167,7 +236,7 @@ def test_answer_text_from_the_knowledge_is_html_escaped(tmp_path: Path) -> None:
     text, _ = parse_html(reply.html)  # strict: a bare & or <b> would be refused
     assert "No: <b>& stays text." in text
     assert "<b>& co</b> are plain words" in text
-    assert "Bold <b> & friends" in text
+    assert "Bold <b> & friends" in parse_html(source_reply(knowledge).html)[0]
     for render in (
         welcome_reply(knowledge),
         decline_reply(knowledge),
@@ -184,7 +253,7 @@ def test_answer_buttons_related_votes_and_share(shipped: Knowledge) -> None:
     entry = next(e for e in shipped.entries if len(e.related) >= 2)
     reply = answer_reply(shipped, entry, LINKS)
     related = [b for b in buttons(reply) if b.data and b.data.startswith(ANSWER_PREFIX)]
-    assert [b.data for b in related] == [ANSWER_PREFIX + r for r in entry.related[:3]]
+    assert [b.data for b in related] == [ANSWER_PREFIX + entry.related[0]]  # one row
     for b, rel in zip(related, entry.related, strict=False):
         other = shipped.entry(rel)
         assert other is not None
@@ -327,10 +396,11 @@ def test_did_you_mean_buttons_match_the_suggestions(shipped: Knowledge) -> None:
     reply = did_you_mean_reply(result)
     assert 1 <= len(result.suggestions) <= 3
     assert reply.buttons == tuple(
-        (Button(c.entry.button_label, action=ShowAnswer(c.entry.id)),) for c in result.suggestions
+        (Button(c.entry.button_label, action=Pick(c.entry.id)),) for c in result.suggestions
     )
-    for n, c in enumerate(result.suggestions, 1):
-        assert f"{n}. {html.escape(c.entry.question, quote=False)}" in reply.html
+    for n, c in enumerate(result.suggestions, 1):  # said once: by the buttons, not the text
+        assert html.escape(c.entry.question, quote=False) not in reply.html
+        assert f"{n}. {c.entry.question}" in reply.plain  # the terminal has no buttons
     assert "<blockquote>" not in reply.html
     assert result_reply(shipped, result, LINKS) == reply
 

@@ -28,8 +28,15 @@ from tornado.netutil import bind_sockets
 
 from bot.logs import REDACTED, Redactor, install_redactor
 from bot.matching import Verdict
-from bot.replies import example_entries
-from bot.telegram.handlers import ADMIN_IN_PRIVATE, GONE, INLINE_RESULTS, NOT_TEXT
+from bot.replies import answer_reply, example_entries, short_source
+from bot.telegram.handlers import (
+    ADMIN_IN_PRIVATE,
+    ALREADY_ANSWERED,
+    GONE,
+    MOVED,
+    NOT_TEXT,
+)
+from bot.telegram.inline import INLINE_RESULTS
 from bot.telegram.webhook import SECRET_HEADER, Door, web_app
 
 BOT_USERNAME = "article_qa_bot"
@@ -93,22 +100,16 @@ async def inline(bot: BotUnderTest, query: str) -> JSONDict:
     return answer
 
 
-def entry_answer_html(bot: BotUnderTest, entry_id: str) -> str:
-    entry = bot.engine.knowledge.entry(entry_id)
-    assert entry is not None
-    return html.escape(entry.answer, quote=False)
-
-
 def assert_is_answer(bot: BotUnderTest, params: JSONDict, entry_id: str) -> None:
-    """`params` is the answer of `entry_id`: answer, then its quote, then the source."""
+    """`params` is the answer of `entry_id` as the core renders it: the answer (or only its
+    "Yes."/"No." when the quote says the rest), the quote as a blockquote, a short source."""
     knowledge = bot.engine.knowledge
     entry = knowledge.entry(entry_id)
     assert entry is not None
     text = params["text"]
-    assert text.startswith(entry_answer_html(bot, entry_id)), text
+    assert text == answer_reply(knowledge, entry).html, text
     quote_html = html.escape(knowledge.quote_of(entry), quote=False)
-    assert f"<blockquote>{quote_html}</blockquote>" in text
-    assert text.index("<blockquote>") < text.index(html.escape(knowledge.article.title, False))
+    assert re.search(rf"<blockquote(?: expandable)?>{re.escape(quote_html)}</blockquote>", text)
     assert params["parse_mode"] == "HTML"
 
 
@@ -120,8 +121,9 @@ async def test_private_answer_is_answer_then_blockquote_then_source(
 ) -> None:
     sent = await shared_bot.ask("What is ISIS-K?")
     assert_is_answer(shared_bot, sent, "what-is-isis-k")
-    article = shared_bot.engine.knowledge.article
-    assert sent["text"].endswith(f"— <i>{html.escape(article.title, False)} ({article.date})</i>")
+    source = short_source(shared_bot.engine.knowledge)
+    assert sent["text"].endswith(f"— {html.escape(source, False)}</i>")  # short: see /source
+    assert len(keyboard(sent)) <= 2
     assert sent["parse_mode"] == "HTML"
     assert sent["link_preview_options"] == {"is_disabled": True}
     assert "reply_parameters" not in sent  # private chats are not quoted
@@ -208,23 +210,36 @@ async def test_unsure_question_offers_up_to_three_suggestions_as_buttons(
     sent = await shared_bot.ask(question)
     assert "Did you mean" in sent["text"]
     assert "<blockquote>" not in sent["text"]
+    for c in result.suggestions:  # said once: by the buttons, not repeated in the text
+        assert html.escape(c.entry.question, False) not in sent["text"]
     rows = keyboard(sent)
     assert 1 <= len(rows) <= 3
     assert all(len(row) == 1 for row in rows)
-    assert callback_data(sent) == [f"a:{c.entry.id}" for c in result.suggestions]
+    assert callback_data(sent) == [f"p:{c.entry.id}" for c in result.suggestions]
     shared_bot.api.assert_no_errors()
 
 
-async def test_pressing_a_suggestion_stops_the_spinner_and_sends_that_answer(
+async def test_pressing_a_suggestion_replaces_the_question_with_that_answer_once(
     shared_bot: BotUnderTest,
 ) -> None:
+    """The chosen answer takes the "did you mean" message's place (edited, keyboard and
+    all); pressing again, or another choice, only gets a toast: one answer per question."""
     sent = await shared_bot.ask(unsure_question(shared_bot))
-    data = callback_data(sent)[0]
-    before = len(shared_bot.api.sent("sendMessage"))
-    _, answer = await press(shared_bot, data)
+    message_id = shared_bot.api.results("sendMessage")[-1]["message_id"]
+    data = callback_data(sent)
+    sends = len(shared_bot.api.sent("sendMessage"))
+    edits = len(shared_bot.api.sent("editMessageText"))
+    _, answer = await press(shared_bot, data[0], message_id=message_id)
     assert not answer.get("show_alert")
-    new = (await shared_bot.api.wait_for("sendMessage", count=before + 1))[-1]
-    assert_is_answer(shared_bot, new, data.removeprefix("a:"))
+    edit = (await shared_bot.api.wait_for("editMessageText", count=edits + 1))[-1]
+    assert edit["message_id"] == message_id
+    assert_is_answer(shared_bot, edit, data[0].removeprefix("p:"))
+    assert not any(d.startswith("p:") for d in callback_data(edit))  # choices are gone
+    for again in (data[0], data[-1]):
+        _, toast = await press(shared_bot, again, message_id=message_id)
+        assert toast["text"] == ALREADY_ANSWERED
+    assert len(shared_bot.api.sent("sendMessage")) == sends
+    assert len(shared_bot.api.sent("editMessageText")) == edits + 1
     shared_bot.api.assert_no_errors()
 
 
@@ -264,10 +279,10 @@ async def test_related_entries_are_offered_as_plus_buttons(shared_bot: BotUnderT
     sent = await shared_bot.ask("who claimed the attack")
     assert_is_answer(shared_bot, sent, "attack-claimed-by")
     plus = [b for b in flat_buttons(sent) if b["text"].startswith("➕ ")]
-    assert [b["callback_data"] for b in plus] == [f"a:{r}" for r in entry.related[:3]]
+    assert [b["callback_data"] for b in plus] == [f"a:{entry.related[0]}"]  # one row
     first = shared_bot.engine.knowledge.entry(entry.related[0])
     assert first is not None
-    assert plus[0]["text"] == f"➕ {first.question}"
+    assert plus[0]["text"] == f"➕ {first.button_label}"
     before = len(shared_bot.api.sent("sendMessage"))
     await press(shared_bot, plus[0]["callback_data"])
     new = (await shared_bot.api.wait_for("sendMessage", count=before + 1))[-1]
@@ -296,9 +311,13 @@ async def test_start_with_an_entry_id_answers_it_directly(shared_bot: BotUnderTe
     shared_bot.api.assert_no_errors()
 
 
-async def test_start_with_an_unknown_payload_welcomes(shared_bot: BotUnderTest) -> None:
-    sent = await shared_bot.ask("/start no-such-entry")
-    assert sent["text"].startswith("Hi! I answer questions about the article")
+async def test_a_stale_share_link_says_the_answer_moved_and_offers_the_closest(
+    shared_bot: BotUnderTest,
+) -> None:
+    sent = await shared_bot.ask("/start who-claimed-the-kabul-attack")
+    assert sent["text"] == html.escape(MOVED, False)
+    assert "p:attack-claimed-by" in callback_data(sent)
+    assert 1 <= len(keyboard(sent)) <= 3
     hint = await shared_bot.ask("/start help")  # the inline "no answer" button's payload
     assert hint["text"].startswith("I answer questions about one article")
     shared_bot.api.assert_no_errors()
@@ -390,9 +409,11 @@ async def test_maintainer_command_in_a_group_points_to_a_private_chat(
     shared_bot.api.assert_no_errors()
 
 
-async def test_unknown_private_command_gets_help(shared_bot: BotUnderTest) -> None:
+async def test_unknown_command_says_so_in_one_line(shared_bot: BotUnderTest) -> None:
     sent = await shared_bot.ask("/foo")
-    assert sent["text"].startswith("I answer questions about one article")
+    assert sent["text"] == "I don't know the command /foo. Send /help to see what I can do."
+    group = await shared_bot.ask(f"/bar@{BOT_USERNAME}", chat_type="supergroup")
+    assert group["text"].startswith("I don't know the command /bar.")
     shared_bot.api.assert_no_errors()
 
 
@@ -464,15 +485,44 @@ async def test_group_bare_mention_gets_help(shared_bot: BotUnderTest) -> None:
     shared_bot.api.assert_no_errors()
 
 
-async def test_group_suggestion_press_answers_without_quoting(shared_bot: BotUnderTest) -> None:
+async def test_group_suggestion_taps_post_one_answer_in_place(shared_bot: BotUnderTest) -> None:
+    """Three taps by three people on a group's "did you mean": one edit, two toasts."""
     question = unsure_question(shared_bot)
     sent = await shared_bot.ask(f"@{BOT_USERNAME} {question}", chat_type="group")
+    assert "reply_parameters" in sent  # the choices answer the asker's message
+    message_id = shared_bot.api.results("sendMessage")[-1]["message_id"]
     data = callback_data(sent)[0]
+    sends = len(shared_bot.api.sent("sendMessage"))
+    edits = len(shared_bot.api.sent("editMessageText"))
+    toasts = []
+    for user_id in (1001, 1002, 1003):
+        _, answer = await press(
+            shared_bot, data, chat_type="group", message_id=message_id, user_id=user_id
+        )
+        toasts.append(answer.get("text"))
+    assert toasts == [None, ALREADY_ANSWERED, ALREADY_ANSWERED]
+    (edit,) = shared_bot.api.sent("editMessageText")[edits:]
+    assert_is_answer(shared_bot, edit, data.removeprefix("p:"))
+    assert len(shared_bot.api.sent("sendMessage")) == sends
+    shared_bot.api.assert_no_errors()
+
+
+async def test_group_related_button_answers_the_presser_by_name(shared_bot: BotUnderTest) -> None:
+    sent = await shared_bot.ask(f"@{BOT_USERNAME} who claimed the attack", chat_type="group")
+    plus = next(d for d in callback_data(sent) if d.startswith("a:"))
+    message_id = shared_bot.api.results("sendMessage")[-1]["message_id"]
     before = len(shared_bot.api.sent("sendMessage"))
-    await press(shared_bot, data, chat_type="group")
+    await press(
+        shared_bot,
+        plus,
+        chat_type="group",
+        message_id=message_id,
+        user_id=1007,
+        first_name="Bea",
+    )
     new = (await shared_bot.api.wait_for("sendMessage", count=before + 1))[-1]
-    assert_is_answer(shared_bot, new, data.removeprefix("a:"))
-    assert "reply_parameters" not in new
+    assert new["reply_parameters"]["message_id"] == message_id  # under the answer pressed
+    assert new["text"].startswith('<a href="tg://user?id=1007">Bea</a>\n')
     shared_bot.api.assert_no_errors()
 
 
@@ -492,7 +542,8 @@ async def test_inline_query_offers_ranked_articles_with_quoted_answers(
         assert entry is not None
         assert result["type"] == "article"
         assert result["title"] == entry.question
-        assert result["description"] and entry.answer.startswith(result["description"])
+        description = result["description"]
+        assert description and entry.answer.startswith(description.removesuffix("…"))
         content = result["input_message_content"]
         assert "<blockquote>" in content["message_text"]
         assert content["parse_mode"] == "HTML"
@@ -541,16 +592,32 @@ async def test_non_text_in_private_gets_i_can_only_read_text(
     api.assert_no_errors()
 
 
-async def test_edited_private_message_is_answered_again(
+async def test_an_edited_question_edits_its_reply(
     shared_bot: BotUnderTest, caplog: pytest.LogCaptureFixture
 ) -> None:
     first = await shared_bot.ask("What is ISIS-K?")
     assert_is_answer(shared_bot, first, "what-is-isis-k")
+    reply_id = shared_bot.api.results("sendMessage")[-1]["message_id"]
+    sends = len(shared_bot.api.sent("sendMessage"))
+    edits = len(shared_bot.api.sent("editMessageText"))
+    shared_bot.api.push_edited_message("who claimed the attack")
+    edit = (await shared_bot.api.wait_for("editMessageText", count=edits + 1))[-1]
+    assert edit["message_id"] == reply_id
+    assert_is_answer(shared_bot, edit, "attack-claimed-by")
+    await shared_bot.settle()
+    assert len(shared_bot.api.sent("sendMessage")) == sends  # no second reply
+    assert not errors_logged(caplog)
+    shared_bot.api.assert_no_errors()
+
+
+async def test_an_edit_of_a_question_never_answered_gets_a_reply(
+    shared_bot: BotUnderTest,
+) -> None:
     sent = await sends_after(
-        shared_bot, lambda: shared_bot.api.push_edited_message("who claimed the attack")
+        shared_bot,
+        lambda: shared_bot.api.push_edited_message("who claimed the attack", message_id=9999),
     )
     assert_is_answer(shared_bot, sent[0], "attack-claimed-by")
-    assert not errors_logged(caplog)
     shared_bot.api.assert_no_errors()
 
 

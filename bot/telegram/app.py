@@ -17,6 +17,8 @@ from typing import Any
 from telegram import (
     Bot,
     BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
     BotCommandScopeDefault,
     LinkPreviewOptions,
@@ -39,12 +41,13 @@ from telegram.ext import (
 )
 
 from bot import health
-from bot.callbacks import ShowAnswer, ShowTopics, Vote
+from bot.callbacks import Pick, ShowAnswer, ShowTopics, Vote
 from bot.engine import Engine, ReloadOutcome
 from bot.errors import KnowledgeError
+from bot.knowledge import Knowledge, load_knowledge
 from bot.logs import configure_logging, one_line_telegram_errors
 from bot.publishing import follow_latest, start_engine
-from bot.replies import fit_plain
+from bot.replies import bot_description, bot_short_description, fit_plain
 from bot.settings import Settings
 from bot.store import Store, StoreError, open_store
 from bot.store.budget import overall_rate
@@ -72,6 +75,8 @@ ADMIN_ONLY = [
     BotCommand("stats", "What is loaded and recorded"),
 ]
 ADMIN_COMMANDS = [*PUBLIC_COMMANDS, *ADMIN_ONLY]
+GROUP_COMMANDS = [c for c in PUBLIC_COMMANDS if c.command in {"ask", "help"}]
+"""In a group the menu offers what works there; the rest is for a private chat."""
 
 MESSAGES = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
 PRIVATE = filters.ChatType.PRIVATE & MESSAGES
@@ -142,6 +147,7 @@ def handler_list(
         # 3. Buttons, one handler per kind of callback data (bot.callbacks), then data that
         #    no kind matches (old keyboards, tampered clients): just stop the spinner.
         CallbackQueryHandler(h.show_answer, pattern=ShowAnswer.PATTERN),
+        CallbackQueryHandler(h.pick, pattern=Pick.PATTERN),
         CallbackQueryHandler(h.show_topics, pattern=ShowTopics.PATTERN),
         CallbackQueryHandler(h.vote, pattern=Vote.PATTERN),
         CallbackQueryHandler(h.unknown_button),
@@ -150,10 +156,12 @@ def handler_list(
         # 5. Free text: any text in private; in groups only when addressed.
         MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, h.private_text),
         MessageHandler(GROUPS & filters.TEXT & ~filters.COMMAND & addressed, h.group_text),
-        # 6. Anything else a person sends privately (stickers, photos, voice, unknown
-        #    commands). Channel posts and unaddressed group messages reach no handler.
+        # 6. Anything else a person sends privately (stickers, photos, voice), and commands
+        #    the bot does not have (in groups: "/foo@thisbot"). Channel posts and
+        #    unaddressed group messages reach no handler.
         MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL, h.not_text),
-        MessageHandler(PRIVATE & filters.COMMAND, h.help),
+        MessageHandler(PRIVATE & filters.COMMAND, h.unknown_command),
+        MessageHandler(GROUPS & filters.COMMAND & MentionsBot(me), h.unknown_command),
     ]
 
 
@@ -245,7 +253,7 @@ async def on_startup(app: AppType) -> None:
         app.add_error_handler(handlers.error)
         app.bot_data["wired"] = True
     if handlers.settings.run_setup:
-        await publish_commands(app.bot, handlers.settings)
+        await publish_commands(app.bot, handlers.settings, handlers.engine.knowledge)
     if "heartbeat" not in app.bot_data:  # first beat before any update is claimed
         await beat(handlers.store, app.bot_data["instance"], failing=False)
         app.bot_data["heartbeat"] = asyncio.create_task(heartbeat(app), name="heartbeat")
@@ -273,9 +281,16 @@ async def on_shutdown(app: AppType) -> None:
         health.clear(handlers.settings.health_file)
 
 
-async def publish_commands(bot: Bot, settings: Settings) -> None:
-    """The public menu for everyone; the admin menu only in each admin's private chat."""
+async def publish_commands(bot: Bot, settings: Settings, knowledge: Knowledge) -> None:
+    """What Telegram shows before and around a chat: the bot's description (the empty chat
+    before /start) and short description (its profile and shared links), and the command
+    menus by scope: private chats get every public command, groups /ask and /help, each
+    admin's private chat the maintainers' commands too."""
+    await bot.set_my_description(bot_description(knowledge))
+    await bot.set_my_short_description(bot_short_description(knowledge))
     await bot.set_my_commands(PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
+    await bot.set_my_commands(PUBLIC_COMMANDS, scope=BotCommandScopeAllPrivateChats())
+    await bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
     for admin in sorted(settings.admin_ids):
         try:
             await bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(admin))
@@ -410,8 +425,14 @@ def setup(settings: Settings) -> int:
             if settings.webhook_url:
                 await patiently(settings, "setWebhook", lambda: register_webhook(bot, settings))
                 done.append(f"webhook {settings.webhook_url.rstrip('/')}/telegram")
-            await patiently(settings, "setMyCommands", lambda: publish_commands(bot, settings))
-            done.append(f"command menus (public, and {len(settings.admin_ids)} admin(s))")
+            knowledge = load_knowledge(settings.qa_file)
+            await patiently(
+                settings, "setMyCommands", lambda: publish_commands(bot, settings, knowledge)
+            )
+            done.append(
+                "description and command menus "
+                f"(private, groups, and {len(settings.admin_ids)} admin(s))"
+            )
         return done
 
     try:

@@ -9,50 +9,49 @@ quotes the asker's message). Nothing here decides what to answer.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import re
-from dataclasses import dataclass
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from telegram import (
     CallbackQuery,
-    InlineQueryResultArticle,
-    InlineQueryResultsButton,
-    InputTextMessageContent,
     Message,
     Update,
 )
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
-from bot.callbacks import ShowAnswer, ShowTopics, Vote, decode
+from bot.callbacks import Pick, ShowAnswer, ShowTopics, Vote, decode
+from bot.conversation import take_turn
 from bot.engine import Engine
-from bot.knowledge import Entry
 from bot.maintainers import build_report
 from bot.matching import MatchResult, Verdict
 from bot.publishing import publish_local
 from bot.replies import (
+    Button,
     Links,
     Reply,
     answer_reply,
     esc,
-    example_entries,
     fit_plain,
     help_reply,
-    result_reply,
     source_reply,
     topics_reply,
+    turn_reply,
     unanswered_reply,
     welcome_reply,
 )
 from bot.settings import Settings
 from bot.store import Store
+from bot.telegram.inline import answer_inline_query
 from bot.telegram.markup import keyboard
 from bot.telegram.ordering import mark_failed
 
 log = logging.getLogger(__name__)
-
-INLINE_RESULTS = 5
-INLINE_CACHE_SECONDS = 30
 
 NOT_TEXT = "I can only read text. Ask me a question about the article in words, or send /topics."
 NOT_ADMIN = "This command is for the bot's maintainers."
@@ -65,6 +64,17 @@ VOTE_THANKS = {
 GONE = "That question is no longer in my list. Send /topics to see what I know now."
 SLOW_DOWN = "You are sending messages faster than I can answer. Wait a minute, then ask again."
 NOT_COUNTED = "Sorry, I could not count that just now. Try again later."
+ALREADY_ANSWERED = "Already answered: see the message above."
+UNKNOWN_COMMAND = "I don't know the command {command}. Send /help to see what I can do."
+MOVED = (
+    "That shared answer has moved or is no longer in my list. "
+    "Tap the closest question, or send /topics:"
+)
+EDIT_WINDOW = 48 * 3600
+"""Telegram lets a bot edit its own messages for 48 hours; an older reply is sent anew."""
+REMEMBERED_REPLIES = 5_000
+"""Replies remembered for edited questions (in memory: an edit that reaches another replica
+gets a new reply, which is still a right one)."""
 
 
 @dataclass
@@ -74,11 +84,15 @@ class Handlers:
     engine: Engine
     store: Store
     settings: Settings
+    _replies: OrderedDict[tuple[int, int], tuple[int, float]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
+    """(chat, question message) -> (the bot's reply, when sent): edits update the reply."""
 
     # --- messages ----------------------------------------------------------------------
 
     async def private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """In a private chat, any text is a question (an edited one is answered again)."""
+        """In a private chat, any text is a question (an edited one edits its reply)."""
         message = update.effective_message
         if message and message.text:
             await self._answer_question(message, message.text, context)
@@ -114,6 +128,8 @@ class Handlers:
             await self._send(message, answer_reply(knowledge, entry, self._links(context)))
         elif payload == "help":
             await self._send(message, help_reply(knowledge))
+        elif payload:  # a share link to an entry that was renamed or removed
+            await self._send(message, self._moved_reply(payload))
         else:
             await self._send(message, welcome_reply(knowledge))
 
@@ -188,6 +204,15 @@ class Handlers:
         if message := update.effective_message:
             await self._send(message, Reply(esc(NOT_ADMIN), NOT_ADMIN))
 
+    async def unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A command the bot does not have: say so in one line and point to /help."""
+        message = update.effective_message
+        if not message or not message.text:
+            return
+        command = message.text.split()[0].split("@")[0][:40]
+        text = UNKNOWN_COMMAND.format(command=command)
+        await self._send(message, Reply(esc(text), text))
+
     # --- buttons (routed by the patterns of bot.callbacks) -----------------------------
 
     async def show_answer(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -205,7 +230,50 @@ class Handlers:
         await _answer(query)
         if isinstance(query.message, Message):
             reply = answer_reply(knowledge, entry, self._links(context))
-            await self._send(query.message, reply, quote=False)
+            if query.message.chat.type == "private":
+                await self._send(query.message, reply, quote=False)
+            else:  # in a group, say whom it answers: a reply naming the presser
+                named = f"{query.from_user.mention_html()}\n{reply.html}"
+                await self._send(query.message, Reply(named, reply.plain, reply.buttons))
+            await self._remember(query.message, entry.id, query.from_user.id)
+
+    async def pick(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A "did you mean" choice: the answer replaces the question's message, once.
+
+        The first press (on any replica) edits the message into the answer and its
+        keyboard; any other press on the same message only gets a short toast, so three
+        taps in a group post one answer, not three."""
+        query = update.callback_query
+        action = decode(query.data) if query else None
+        if query is None or not isinstance(action, Pick):
+            await self.unknown_button(update, context)
+            return
+        knowledge = self.engine.knowledge
+        entry = knowledge.entry(action.entry_id)
+        if entry is None:
+            await _answer(query, GONE, alert=True)
+            return
+        message = query.message
+        if not isinstance(message, Message):  # too old for Telegram to say which message
+            await _answer(query)
+            return
+        key = f"pick:{message.chat.id}:{message.message_id}"
+        try:
+            first = await asyncio.to_thread(self.store.claim_once, key)
+        except Exception as exc:  # the store is down: answering twice beats not at all
+            log.warning("Could not claim a pick: %s", exc)
+            first = True
+        if not first:
+            await _answer(query, ALREADY_ANSWERED)
+            return
+        await _answer(query)
+        reply = answer_reply(knowledge, entry, self._links(context))
+        try:
+            await message.edit_text(reply.html, reply_markup=keyboard(reply))
+        except BadRequest as exc:  # gone or too old to edit: the answer as a new message
+            log.info("Could not edit a did-you-mean message (%s); sending anew", exc.message)
+            await self._send(message, reply, quote=False)
+        await self._remember(message, entry.id, query.from_user.id)
 
     async def show_topics(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """◀ / ▶ on the topics list: edit the message to show that page."""
@@ -262,42 +330,8 @@ class Handlers:
     # --- inline mode -------------------------------------------------------------------
 
     async def inline_query(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """`@bot question` in any chat: up to five ranked answers to pick from."""
-        query = update.inline_query
-        if query is None:
-            return
-        matcher = self.engine.matcher  # one snapshot for ranking and rendering
-        knowledge = matcher.knowledge
-        text = query.query.strip()
-        if text:
-            result = matcher.match(text)
-            entries = _ranked_entries(result)
-        else:
-            entries = example_entries(knowledge, INLINE_RESULTS)
-            entries += [e for e in knowledge.entries if e not in entries]
-        results = []
-        links = self._links(context)
-        for entry in entries[:INLINE_RESULTS]:
-            # Only the share link travels with an inline answer: votes and follow-ups need
-            # a chat with the bot, which the share link opens.
-            reply = answer_reply(knowledge, entry, links, feedback=False, related=False)
-            results.append(
-                InlineQueryResultArticle(
-                    id=entry.id,
-                    title=entry.question,
-                    description=entry.answer[:200],
-                    input_message_content=InputTextMessageContent(reply.html),
-                    reply_markup=keyboard(reply),
-                )
-            )
-        button = None
-        if not results:
-            button = InlineQueryResultsButton(
-                text="No answer found. Tap to see what I know", start_parameter="help"
-            )
-        await query.answer(
-            results, cache_time=INLINE_CACHE_SECONDS, is_personal=False, button=button
-        )
+        """`@bot question` in any chat: answers that narrow as the question is typed."""
+        await answer_inline_query(update, context, self.engine, self._links(context))
 
     # --- errors ------------------------------------------------------------------------
 
@@ -332,15 +366,83 @@ class Handlers:
     async def _answer_question(
         self, message: Message, question: str, context: ContextTypes.DEFAULT_TYPE
     ) -> None:
+        """Answer a message (each of its questions), read after this conversation's last
+        answer; an edited question edits the reply it got, when that is recent."""
         matcher = self.engine.matcher  # one snapshot: a reload cannot land in between
-        result = matcher.match(question)
-        reply = result_reply(matcher.knowledge, result, self._links(context))
+        user_id = message.from_user.id if message.from_user else 0
+        previous = await self._recall(message, user_id)
+        turn = take_turn(matcher, question, previous)
+        reply = turn_reply(matcher.knowledge, turn, self._links(context))
         try:
-            await self._send(message, reply)
+            await self._reply_or_edit(message, reply)
         finally:  # logged after the reply: a process killed before it logs nothing, and
             # the replica that takes its claim over logs the question once
-            if result.verdict in {Verdict.NONE, Verdict.UNSURE}:
-                await self._record_unanswered(result, message.chat.type)
+            after = turn.context_after(previous)
+            if after is not None and after != previous:
+                await self._remember(message, after, user_id)
+            for result in turn.results:
+                if result.verdict in {Verdict.NONE, Verdict.UNSURE} and result.context is None:
+                    await self._record_unanswered(result, message.chat.type)
+
+    async def _reply_or_edit(self, message: Message, reply: Reply) -> None:
+        """Send `reply`, or, for an edited question whose reply is recent, edit that."""
+        key = (message.chat.id, message.message_id)
+        earlier = self._replies.get(key)
+        if message.edit_date is not None and earlier and time.time() - earlier[1] < EDIT_WINDOW:
+            try:
+                await message.get_bot().edit_message_text(
+                    reply.html,
+                    chat_id=message.chat.id,
+                    message_id=earlier[0],
+                    reply_markup=keyboard(reply),
+                )
+                return
+            except BadRequest as exc:
+                if "not modified" in exc.message.lower():  # same answer: nothing to change
+                    return
+                log.info("Could not edit the reply to an edited question: %s", exc.message)
+        sent = await self._send(message, reply)
+        self._replies[key] = (sent.message_id, time.time())
+        self._replies.move_to_end(key)
+        while len(self._replies) > REMEMBERED_REPLIES:
+            self._replies.popitem(last=False)
+
+    def _conversation(self, message: Message, user_id: int) -> str:
+        """Whose follow-ups these are: the chat in private; in a group, one person in one
+        topic thread (two people asking at once must not continue each other). Stored as
+        a keyed hash: the database never holds who talked to the bot."""
+        if message.chat.type == "private":
+            raw = f"chat:{message.chat.id}"
+        else:
+            raw = f"chat:{message.chat.id}:user:{user_id}:thread:{message.message_thread_id or 0}"
+        return hmac.new(self.settings.ballot_key, raw.encode(), "sha256").hexdigest()[:32]
+
+    async def _recall(self, message: Message, user_id: int) -> str | None:
+        """The entry this conversation's last answer was about, if recent enough."""
+        try:
+            return await asyncio.to_thread(
+                self.store.recall_context,
+                self._conversation(message, user_id),
+                max_age=timedelta(minutes=self.settings.follow_up_minutes),
+            )
+        except Exception as exc:  # without context a question is still answered
+            log.warning("Could not recall the conversation: %s", exc)
+            return None
+
+    async def _remember(self, message: Message, entry_id: str, user_id: int) -> None:
+        try:
+            await asyncio.to_thread(
+                self.store.remember_context, self._conversation(message, user_id), entry_id
+            )
+        except Exception as exc:  # a lost context only costs a later follow-up
+            log.warning("Could not remember the conversation: %s", exc)
+
+    def _moved_reply(self, payload: str) -> Reply:
+        """A stale share link: say the answer moved, and offer the closest entries."""
+        words = payload.replace("-", " ").replace("_", " ")[:100]
+        ranking = self.engine.matcher.match(words).ranking[:3]
+        rows = tuple((Button(c.entry.button_label, action=Pick(c.entry.id)),) for c in ranking)
+        return Reply(esc(MOVED), MOVED, rows)
 
     async def _record_unanswered(self, result: MatchResult, chat_type: str) -> None:
         """Log what could not be answered (the text, never who asked), for maintainers."""
@@ -355,10 +457,11 @@ class Handlers:
         except Exception:  # the log must never cost the user an answer
             log.exception("Could not record an unanswered question")
 
-    async def _send(self, message: Message, reply: Reply, *, quote: bool | None = None) -> None:
+    async def _send(self, message: Message, reply: Reply, *, quote: bool | None = None) -> Message:
         """Send `reply` in the message's chat; `quote=None` is Telegram's default (groups
-        quote the asker's message, private chats do not)."""
-        await message.reply_text(reply.html, reply_markup=keyboard(reply), do_quote=quote)
+        quote the asker's message, so an answer is linked to its question; private chats
+        do not)."""
+        return await message.reply_text(reply.html, reply_markup=keyboard(reply), do_quote=quote)
 
     def _links(self, context: ContextTypes.DEFAULT_TYPE) -> Links:
         return Links(bot_username=context.bot.username)
@@ -384,17 +487,6 @@ def _worth_redelivery(error: TelegramError) -> bool:
 def _one_line(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _ranked_entries(result: MatchResult) -> list[Entry]:
-    """Entries worth offering inline, best first: the answer, then plausible runners-up."""
-    if result.verdict is Verdict.SMALL_TALK or result.best is None:
-        return []
-    if result.verdict is Verdict.NONE:
-        return []
-    seen = [result.best.entry]
-    seen += [c.entry for c in result.suggestions if c.entry not in seen]
-    return seen
 
 
 def _strip_mention(text: str, username: str | None) -> str:

@@ -20,7 +20,8 @@ What it emulates (``POST|GET /bot<token>/<method>``, method names case-insensiti
   ...), and recorded decoded.
 * the methods the bot calls: getMe, getUpdates (long polling with ``offset``/
   ``limit``/``timeout``/``allowed_updates``), setWebhook, deleteWebhook,
-  setMyCommands, sendMessage, editMessageText, answerCallbackQuery and
+  setMyCommands, setMyDescription, setMyShortDescription, sendMessage,
+  editMessageText, answerCallbackQuery and
   answerInlineQuery. Anything else answers 404 ``Not Found: method not found``.
 * answers ``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": N,
   "description": ...}`` with HTTP status N; wrong token -> 401 ``Unauthorized``.
@@ -635,6 +636,7 @@ class BotApiStandin:
         self.users: dict[int, JSONDict] = {}
         self.messages: dict[tuple[int | str, int], JSONDict] = {}  # current state
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
+        self.descriptions: dict[tuple[str, str], str] = {}  # (kind, language) -> text
         self.webhook: JSONDict | None = None
         self.callback_query_ids: set[str] = set()
         self.inline_query_ids: set[str] = set()
@@ -655,6 +657,8 @@ class BotApiStandin:
             "deleteWebhook": self._delete_webhook,
             "setWebhook": self._set_webhook,
             "setMyCommands": self._set_my_commands,
+            "setMyDescription": self._set_my_description,
+            "setMyShortDescription": self._set_my_short_description,
             "sendMessage": self._send_message,
             "editMessageText": self._edit_message_text,
             "answerCallbackQuery": self._answer_callback_query,
@@ -1398,6 +1402,21 @@ class BotApiStandin:
         self.commands[self._commands_key(params)] = [
             {"command": c["command"], "description": c["description"]} for c in commands
         ]
+        return True
+
+    def _set_my_description(self, params: JSONDict) -> bool:
+        return self._set_text(params, "description", 512)
+
+    def _set_my_short_description(self, params: JSONDict) -> bool:
+        return self._set_text(params, "short_description", 120)
+
+    def _set_text(self, params: JSONDict, name: str, limit: int) -> bool:
+        """setMyDescription / setMyShortDescription: at most `limit` characters, per
+        language (an empty text clears it)."""
+        text = params.get(name) or ""
+        if not isinstance(text, str) or len(text) > limit:
+            raise _bad_request(f"{name.upper()}_INVALID")
+        self.descriptions[(name, str(params.get("language_code") or ""))] = text
         return True
 
     def _send_message(self, params: JSONDict) -> JSONDict:
