@@ -34,7 +34,7 @@ import yaml
 
 from bot.decision import FEATURES, Calibration, calibration_path_for, dump_calibration
 from bot.engine import Engine
-from bot.evaluation import ANSWERABLE, OFF_TOPIC, SMALL_TALK, TRAP, UNANSWERABLE, load_cases
+from bot.evaluation import ANSWERABLE, OFF_TOPIC, SMALL_TALK, TRAP, load_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING = (
@@ -74,7 +74,7 @@ def collect(engine: Engine, names: tuple[str, ...]) -> list[Sample]:
         for case in load_cases(ROOT / "bench" / f"{name}.yaml"):
             if case.kind == SMALL_TALK:
                 continue
-            result = engine.matcher.match(case.question, unseen=True)
+            result = engine.matcher.match(case.question, unseen=True, previous=case.previous)
             if result.features is None:
                 continue
             ranking = [c.entry.id for c in result.ranking]

@@ -33,6 +33,8 @@ SETS = [
         "blind_final",
         "blind_final2",
         "blind_check2",
+        "followups_dev",
+        "followups_check",
     )
 ]
 FINALS = [ROOT / "bench" / f"eval_{name}.yaml" for name in ("blind_final3",)]

@@ -4,6 +4,8 @@ A labelled set is a YAML list of cases: `q` (the message), `kind` (answerable, o
 trap, unanswerable or small-talk) and, for answerable ones, `expect` (an entry id or a list
 of ids that would all be right; an empty list when no entry covers the fact). Older sets
 mark off-topic questions with `expect: null` and small talk with `expect: small-talk`.
+A follow-up case also names `previous`, the entry answered just before (and, for people
+reading the set, `first`, the question that got it): `q` is then read in its context.
 
 "Declined" means the bot did not assert an answer: it said it does not know, or asked
 "did you mean" — both honest, unlike a wrong answer asserted with a quote.
@@ -38,6 +40,8 @@ class Case:
     kind: str
     expect: frozenset[str] = frozenset()
     style: str = ""
+    previous: str | None = None
+    """For a follow-up: the entry answered just before `question`."""
 
 
 def load_cases(path: Path) -> list[Case]:
@@ -59,7 +63,9 @@ def _case(path: Path, i: int, item: Any) -> Case:
     ids = frozenset([expect] if isinstance(expect, str) else (expect or ()))
     if kind == ANSWERABLE and expect is None:
         raise ValueError(f"{path}: item {i + 1} is answerable but has no 'expect'")
-    return Case(str(item["q"]), kind, ids, str(item.get("style", item.get("kind", ""))))
+    style = str(item.get("style", item.get("kind", "")))
+    previous = item.get("previous")
+    return Case(str(item["q"]), kind, ids, style, str(previous) if previous else None)
 
 
 @dataclass
@@ -118,11 +124,12 @@ class Report:
         }
 
 
-def evaluate(ask: Callable[[str], MatchResult], cases: Iterable[Case], name: str = "") -> Report:
-    """Ask every question and count what matters to a user."""
+def evaluate(ask: Callable[..., MatchResult], cases: Iterable[Case], name: str = "") -> Report:
+    """Ask every question (a follow-up after its previous answer: `ask(q, previous=id)`)
+    and count what matters to a user."""
     report = Report(name)
     for case in cases:
-        result = ask(case.question)
+        result = ask(case.question, previous=case.previous) if case.previous else ask(case.question)
         _count(report, case, result)
     return report
 
@@ -164,8 +171,9 @@ def _count(report: Report, case: Case, result: MatchResult) -> None:
             f"{case.style:<10} {case.question!r}\n{'':13}ranked {ranking[:3]} "
             f"want {sorted(case.expect) or 'a missing entry'}"
         )
-    if asserted in case.expect:
-        report.right += 1
+    offered = {c.entry.id for c in result.suggestions}
+    if asserted in case.expect or (result.more and offered & case.expect):
+        report.right += 1  # a "tell me more" is right when it offers what was wanted
         return
     report.asserted_wrong += asserted is not None
     got = asserted or f"{result.verdict.value}: {ranking[:3]}"

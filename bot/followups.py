@@ -13,6 +13,9 @@ from enum import StrEnum
 
 MAX_WORDS = 8
 """A follow-up is short: a longer message carries its own context."""
+TERSE_WORDS = 3
+"""After an answer, a message this short ("year?", "source?", "by whom?", "leader") is read
+in its context too; the matcher keeps the reading on its own when that one is sure."""
 
 
 class FollowUp(StrEnum):
@@ -48,5 +51,7 @@ def follow_up(text: str) -> FollowUp | None:
     if _MORE.match(text):
         return FollowUp.MORE
     if _BARE_QUESTION.match(text) or _AND_START.match(text) or _PRONOUN.search(text):
+        return FollowUp.CONTEXT
+    if len(text.split()) <= TERSE_WORDS:
         return FollowUp.CONTEXT
     return None
