@@ -211,8 +211,31 @@ async def test_three_replicas_behind_nginx_answer_once_follow_one_version_and_sh
     lost = [uid for uid, replies in answers.items() if not replies]
     assert not twice, f"answered more than once: {twice}"
     # An update the killed replica had claimed but not answered is taken over by its
-    # re-delivery once the replica's heartbeat goes stale (Store.claim_update).
-    assert not lost, f"never answered: {lost}"
+    # re-delivery once the replica's heartbeat goes stale (Store.claim_update). The one
+    # exception is by design (at most once, bot.telegram.admission): an update the killed
+    # replica had marked "sending" (finished just before its sendMessage) whose message
+    # had not reached Telegram yet. Such an update was never acknowledged (its first POST
+    # failed), and its re-delivery was found finished. A chat may miss a reply only if it
+    # holds such an update, and no more replies than it holds of them.
+    with psycopg.connect(url) as conn:
+        done = {
+            row[0]
+            for row in conn.execute(
+                "SELECT update_id FROM handled_updates WHERE finished_at IS NOT NULL"
+            )
+        }
+    first_try = {}
+    for attempt in hook.log:
+        first_try.setdefault(attempt.update_id, attempt.status)
+    in_flight_at_kill = {uid for uid, status in first_try.items() if status != 200 and uid in done}
+    chat_of = {u["update_id"]: u["message"]["chat"]["id"] for u in asked}
+    for chat in {chat_of[uid] for uid in lost if uid in chat_of}:
+        missing = [uid for uid in lost if chat_of.get(uid) == chat]
+        window = [uid for uid in in_flight_at_kill if chat_of.get(uid) == chat]
+        assert len(missing) <= len(window), (
+            f"chat {chat} lost {missing}, but only {window} were in flight at the kill"
+        )
+    assert not [uid for uid in lost if uid not in chat_of], f"a click went unanswered: {lost}"
     assert all(answers[uid] for uid in (u["update_id"] for u in asked[: USERS // 2])), (
         "an update handled before the kill was lost"
     )
