@@ -35,6 +35,7 @@ SETS = [
         "blind_check2",
         "followups_dev",
         "followups_check",
+        "es_dev",
     )
 ]
 FINALS = [ROOT / "bench" / f"eval_{name}.yaml" for name in ("blind_final3",)]

@@ -31,8 +31,10 @@ from bot.conversation import take_turn
 from bot.engine import Engine
 from bot.errors import BotError, ConfigError, KnowledgeError
 from bot.knowledge import json_schema, load_knowledge
+from bot.language import pick_language
 from bot.lexicon import lexicon_schema
 from bot.matching import MatchResult
+from bot.messages import check_catalogues
 from bot.replies import (
     cut,
     help_reply,
@@ -90,12 +92,16 @@ def _reconfigure_stdio() -> None:
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    """Check the Q&A file against its article; KnowledgeError reports what is wrong."""
+    """Check the Q&A file against its article, and the messages catalogues; KnowledgeError
+    reports what is wrong."""
     knowledge = load_knowledge(settings.qa_file, settings.article_path)
+    check_catalogues()
+    others = [c for c in knowledge.languages if c != knowledge.language]
+    translated = f"; translated into {', '.join(others)}" if others else ""
     print(
         f"{settings.qa_file}: OK: {len(knowledge.entries)} entries, every quote found in "
         f"{settings.article_path.name}; {len(knowledge.gaps)} topics the article does not "
-        f"answer; lexicon: {len(knowledge.lexicon.phrases)} phrases."
+        f"answer; lexicon: {len(knowledge.lexicon.phrases)} phrases{translated}."
     )
     return EXIT_OK
 
@@ -117,13 +123,27 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     for question in questions:
         if not question.strip():
             continue
-        result = engine.ask(question, previous=args.previous)
+        code = language_for(engine, question, args.lang)
+        result = engine.matcher.in_language(code).match(question, previous=args.previous)
         if args.json:
-            print(json.dumps(result_json(result, engine), ensure_ascii=False), flush=True)
+            line = {**result_json(result, engine), "language": code}
+            print(json.dumps(line, ensure_ascii=False), flush=True)
         else:
-            print(result_reply(engine.knowledge, result).plain)
+            print(result_reply(engine.knowledge.in_language(code), result).plain)
             print()
     return EXIT_OK
+
+
+def language_for(engine: Engine, text: str, asked: str | None) -> str:
+    """--lang when given (it must be one the knowledge is answered in), else the text's."""
+    languages = engine.matcher.languages
+    if asked:
+        if asked not in languages:
+            raise ConfigError(
+                f"--lang {asked}: the knowledge is answered in {', '.join(languages)} only"
+            )
+        return asked
+    return pick_language(text, None, languages)
 
 
 def result_json(result: MatchResult, engine: Engine) -> dict[str, object]:
@@ -186,8 +206,10 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             entry = knowledge.entry(choices[int(text) - 1])
             if entry is not None:
                 text = entry.question
-        turn = take_turn(engine.matcher, text, previous)
-        reply = turn_reply(knowledge, turn)
+        code = language_for(engine, text, args.lang)
+        turn = take_turn(engine.matcher.in_language(code), text, previous)
+        first = previous is None and code != knowledge.language
+        reply = turn_reply(knowledge.in_language(code), turn, note=first)
         last = turn.results[-1]
         choices = [c.entry.id for c in last.suggestions] if not turn.several else []
         if last.matched:
@@ -379,10 +401,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("chat", help="talk to the bot in the terminal (no token needed)")
+    p.add_argument("--lang", help="answer in this language (default: each message's own)")
     p.set_defaults(handler=cmd_chat)
 
     p = sub.add_parser("ask", help="answer questions once and exit")
     p.add_argument("question", nargs="*", help="questions (default: one per line on stdin)")
+    p.add_argument("--lang", help="answer in this language (default: the question's own)")
     p.add_argument("--json", action="store_true", help="write one JSON object per line")
     p.add_argument(
         "--previous", metavar="ID", help="the entry answered just before (for follow-ups)"

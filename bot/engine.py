@@ -15,7 +15,8 @@ from pathlib import Path
 from bot.decision import calibration_path_for
 from bot.errors import KnowledgeError, Problem
 from bot.knowledge import Knowledge, article_path_for, load_knowledge
-from bot.lexicon import lexicon_path_for
+from bot.language import LANGUAGES, pick_language
+from bot.lexicon import layer_path_for, lexicon_path_for
 from bot.matching import Matcher, MatchResult
 
 log = logging.getLogger(__name__)
@@ -87,9 +88,14 @@ class Engine:
         """The served snapshot; it lives in the matcher so one assignment swaps both."""
         return self.matcher.knowledge
 
-    def ask(self, question: str, *, previous: str | None = None) -> MatchResult:
-        """Match `question`; `previous` (an entry id) is what was answered just before."""
-        return self.matcher.match(question, previous=previous)
+    def ask(
+        self, question: str, *, previous: str | None = None, language: str | None = None
+    ) -> MatchResult:
+        """Match `question` in its own language (`language`: the asker's, when the text
+        does not say); `previous` (an entry id) is what was answered just before."""
+        matcher = self.matcher
+        code = pick_language(question, language, matcher.languages)
+        return matcher.in_language(code).match(question, previous=previous)
 
     def changed_on_disk(self) -> bool:
         """Cheap check (two stat calls) for the file watcher."""
@@ -140,7 +146,14 @@ class Engine:
 
     def _read_stamp(self) -> _Stamp:
         stamps = []
-        for path in (self.qa_path, self.article_path, self.lexicon_path, self.calibration_path):
+        layers = [layer_path_for(self.lexicon_path, x) for c, x in LANGUAGES.items() if c != "en"]
+        for path in (
+            self.qa_path,
+            self.article_path,
+            self.lexicon_path,
+            self.calibration_path,
+            *layers,
+        ):
             try:
                 st = path.stat()
                 stamps.append((st.st_mtime_ns, st.st_size))

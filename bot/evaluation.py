@@ -42,6 +42,8 @@ class Case:
     style: str = ""
     previous: str | None = None
     """For a follow-up: the entry answered just before `question`."""
+    language: str | None = None
+    """The asker's language as Telegram reports it (`lang`), when the set gives one."""
 
 
 def load_cases(path: Path) -> list[Case]:
@@ -65,7 +67,15 @@ def _case(path: Path, i: int, item: Any) -> Case:
         raise ValueError(f"{path}: item {i + 1} is answerable but has no 'expect'")
     style = str(item.get("style", item.get("kind", "")))
     previous = item.get("previous")
-    return Case(str(item["q"]), kind, ids, style, str(previous) if previous else None)
+    language = item.get("lang")
+    return Case(
+        str(item["q"]),
+        kind,
+        ids,
+        style,
+        str(previous) if previous else None,
+        str(language) if language else None,
+    )
 
 
 @dataclass
@@ -129,7 +139,12 @@ def evaluate(ask: Callable[..., MatchResult], cases: Iterable[Case], name: str =
     and count what matters to a user."""
     report = Report(name)
     for case in cases:
-        result = ask(case.question, previous=case.previous) if case.previous else ask(case.question)
+        extra: dict[str, str] = {}
+        if case.previous:
+            extra["previous"] = case.previous
+        if case.language:
+            extra["language"] = case.language
+        result = ask(case.question, **extra)
         _count(report, case, result)
     return report
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,7 +26,14 @@ from bot.decision import (
     load_calibration,
 )
 from bot.errors import KnowledgeError, Problem
-from bot.lexicon import EMPTY, Lexicon, lexicon_path_for, load_lexicon
+from bot.language import LANGUAGES
+from bot.lexicon import (
+    EMPTY,
+    Lexicon,
+    lexicon_path_for,
+    load_language_lexicon,
+    load_lexicon,
+)
 from bot.textfile import read_text
 from bot.validation import describe
 from bot.yamlfile import line_of, parse_yaml
@@ -47,6 +55,29 @@ LABEL_MAX = 32
 """Characters a button label may have: phones cut longer ones."""
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+
+
+class Translation(BaseModel):
+    """An entry in another language: how its speakers ask it, and the answer in their
+    words. The quote stays the article's own (it is the evidence)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    question: Annotated[Text, StringConstraints(max_length=200)] = Field(
+        description="The canonical question in this language."
+    )
+    label: Annotated[Text, StringConstraints(max_length=LABEL_MAX)] | None = Field(
+        default=None, description=f"A button label of at most {LABEL_MAX} characters."
+    )
+    alternates: tuple[Annotated[Text, StringConstraints(max_length=200)], ...] = Field(
+        default=(), description="Ways speakers of this language type it (typos, no accents…)."
+    )
+    answer: Annotated[Text, StringConstraints(max_length=1000)] = Field(
+        description="The answer in this language, in plain words (no HTML or Markdown)."
+    )
 
 
 class Entry(BaseModel):
@@ -79,6 +110,11 @@ class Entry(BaseModel):
         default=(), description="Ids of entries to offer as follow-ups."
     )
     tags: tuple[Text, ...] = Field(default=(), description="Free labels for maintainers.")
+    translations: dict[LanguageCode, Translation] = Field(
+        default_factory=dict,
+        description="The entry in other languages, by code ('es'): required for every "
+        "language the file lists under 'languages'.",
+    )
 
     @property
     def phrasings(self) -> tuple[str, ...]:
@@ -125,6 +161,11 @@ class QAFile(BaseModel):
         json_schema_extra={"description": "Curated questions about the article (knowledge/)."},
     )
 
+    languages: tuple[LanguageCode, ...] = Field(
+        default=(),
+        description="Other languages every entry is translated into ('es'); questions in "
+        "them are answered in them.",
+    )
     entries: list[Entry] = Field(min_length=1, description="The curated entries.")
     not_in_article: list[Gap] = Field(
         default_factory=list,
@@ -156,6 +197,19 @@ class Knowledge:
     """The fitted decision (`calibration.yaml`)."""
     gaps: tuple[Gap, ...] = ()
     """Questions the article does not answer (`not_in_article` in qa.yaml)."""
+    language: str = "en"
+    """The language of the entries' questions and answers (the article's is English)."""
+    translated: dict[str, Knowledge] = field(repr=False, default_factory=dict)
+    """The same knowledge in each other language the file declares, by code."""
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Every language questions are answered in: this one first."""
+        return (self.language, *self.translated)
+
+    def in_language(self, code: str) -> Knowledge:
+        """This knowledge in language `code` (itself for its own or an unknown one)."""
+        return self.translated.get(code, self)
 
     def entry(self, entry_id: str) -> Entry | None:
         """The entry with this id, or None (ids come from users' buttons and links)."""
@@ -179,6 +233,8 @@ _FIELD_HELP = {
     "not_in_article": "a list of topics, each starting with '- id: ...'",
     "topic": "the words that complete 'The article doesn't say …'",
     "phrasings": "a list of ways people ask it, one '- ' item per line",
+    "translations": "a mapping of language code to the entry's translation, e.g. 'es:'",
+    "languages": "a list of language codes such as [es]",
 }
 _ENTRY_FIELDS = "id, question, label, alternates, answer, quote, related, tags"
 
@@ -217,7 +273,11 @@ def load_knowledge(
         fitted = json.dumps(dump_calibration(calibration), sort_keys=True)
         digest = hashlib.sha256(knowledge.fingerprint.encode() + fitted.encode())
         knowledge = replace(knowledge, fingerprint=digest.hexdigest()[:12])
-    return replace(knowledge, calibration=calibration)
+    views = {
+        code: replace(view, calibration=calibration, fingerprint=knowledge.fingerprint)
+        for code, view in knowledge.translated.items()
+    }
+    return replace(knowledge, calibration=calibration, translated=views)
 
 
 def _load_entries(qa_path: Path, article_path: Path | None, lexicon: Lexicon) -> Knowledge:
@@ -246,12 +306,21 @@ def _load_entries(qa_path: Path, article_path: Path | None, lexicon: Lexicon) ->
     entries, gaps = _validate_entries(name, data, raw_entries, lines, problems)
     quotes = _check_entries(name, article, entries, lines, problems)
     problems.extend(_check_gaps(name, entries, gaps, lines))
+    languages = _declared_languages(name, data, lines, problems)
+    problems.extend(_check_translations(name, languages, entries, lines))
+    lexicons: dict[str, Lexicon] = {}
+    for code in languages:
+        try:
+            lexicons[code] = load_language_lexicon(lexicon_path_for(qa_path), LANGUAGES[code])
+        except KnowledgeError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise KnowledgeError(sorted(problems, key=lambda p: p.line or 0))
-    digest = hashlib.sha256(text.encode() + article.text.encode() + lexicon.fingerprint.encode())
+    prints = lexicon.fingerprint + "".join(x.fingerprint for x in lexicons.values())
+    digest = hashlib.sha256(text.encode() + article.text.encode() + prints.encode())
     ordered = tuple(entries.values())
     by_id = {e.id: e for e in ordered}
-    return Knowledge(
+    knowledge = Knowledge(
         article,
         ordered,
         qa_path,
@@ -260,6 +329,105 @@ def _load_entries(qa_path: Path, article_path: Path | None, lexicon: Lexicon) ->
         by_id,
         lexicon,
         gaps=tuple(gaps),
+    )
+    views = {code: _translated(knowledge, code, lexicons[code]) for code in languages}
+    return replace(knowledge, translated=views)
+
+
+def _declared_languages(
+    name: str, data: dict[str, Any], lines: dict[tuple[Any, ...], int], problems: list[Problem]
+) -> tuple[str, ...]:
+    """The languages the file declares (`languages: [es]`) that the bot can read."""
+    declared = data.get("languages") or ()
+    if not isinstance(declared, list):
+        return ()  # the file's shape check has said so
+    known = []
+    for i, code in enumerate(declared):
+        if code in LANGUAGES and code != "en":
+            known.append(str(code))
+        else:
+            readable = ", ".join(c for c in LANGUAGES if c != "en")
+            problems.append(
+                Problem(
+                    name,
+                    line_of(lines, ("languages", i)),
+                    f"the bot cannot read the language {code!r}",
+                    f"use one of: {readable} (a new language needs its stemmer in "
+                    "bot/language.py and a messages file in bot/locales/)",
+                )
+            )
+    return tuple(known)
+
+
+def _check_translations(
+    name: str,
+    languages: tuple[str, ...],
+    entries: dict[int, Entry],
+    lines: dict[tuple[Any, ...], int],
+) -> Iterable[Problem]:
+    """Every entry in every declared language, and really translated (not the English
+    copied over); a translation for an undeclared language is pointed out too."""
+    for i, entry in entries.items():
+        at = line_of(lines, ("entries", i, "id"))
+        for code in languages:
+            translation = entry.translations.get(code)
+            if translation is None:
+                yield Problem(
+                    name,
+                    at,
+                    f"entry '{entry.id}' has no {LANGUAGES[code].name} translation",
+                    f"add 'translations: {code}:' with question, answer and alternates "
+                    "(see knowledge/README.md)",
+                )
+                continue
+            where = line_of(lines, ("entries", i, "translations", code))
+            if translation.answer.strip() == entry.answer.strip():
+                yield Problem(
+                    name,
+                    where,
+                    f"entry '{entry.id}': the {LANGUAGES[code].name} answer is the English one",
+                    f"write the answer in {LANGUAGES[code].name}",
+                )
+            if translation.question.strip() == entry.question.strip():
+                yield Problem(
+                    name,
+                    where,
+                    f"entry '{entry.id}': the {LANGUAGES[code].name} question is the English one",
+                    f"write the question in {LANGUAGES[code].name}",
+                )
+        for code in set(entry.translations) - set(languages):
+            yield Problem(
+                name,
+                line_of(lines, ("entries", i, "translations", code)),
+                f"entry '{entry.id}' is translated into '{code}', which the file does not list",
+                f"add {code} to 'languages:' at the top of the file, or remove the translation",
+            )
+
+
+def _translated(knowledge: Knowledge, code: str, lexicon: Lexicon) -> Knowledge:
+    """The knowledge as its `code` speakers see it: their questions and answers, the
+    article's own quotes, their lexicon. Gaps are English phrasings, so they stay out."""
+    entries = []
+    for entry in knowledge.entries:
+        t = entry.translations[code]
+        entries.append(
+            entry.model_copy(
+                update={
+                    "question": t.question,
+                    "label": t.label,
+                    "alternates": t.alternates,
+                    "answer": t.answer,
+                }
+            )
+        )
+    ordered = tuple(entries)
+    return replace(
+        knowledge,
+        entries=ordered,
+        by_id={e.id: e for e in ordered},
+        lexicon=lexicon,
+        gaps=(),
+        language=code,
     )
 
 

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from bot.errors import KnowledgeError, Problem
+from bot.language import ENGLISH, Language
 from bot.textfile import read_text
 from bot.validation import describe
 from bot.yamlfile import line_of, parse_yaml
@@ -157,9 +158,13 @@ class Lexicon:
     """Lowercase first word of a phrase -> the longest phrase starting with it: most words
     start none, and are passed over with one look-up."""
     fingerprint: str = ""
+    language: Language = ENGLISH
+    """The language this lexicon reads: its stemmer, stop words and question words."""
 
     @classmethod
-    def build(cls, model: LexiconFile, fingerprint: str = "") -> Lexicon:
+    def build(
+        cls, model: LexiconFile, fingerprint: str = "", language: Language = ENGLISH
+    ) -> Lexicon:
         """Compile the checked file into lookup tables."""
         phrases: dict[Sequence, str] = {}
         exact: dict[Sequence, str] = {}
@@ -200,6 +205,7 @@ class Lexicon:
             longest=longest,
             starts=starts,
             fingerprint=fingerprint,
+            language=language,
         )
 
     def merge(self, typed: list[str], *, shouted: bool | None = None) -> list[str]:
@@ -276,13 +282,66 @@ def load_lexicon(path: Path) -> Lexicon:
     """Load and check the lexicon file; a missing file is an empty lexicon (it is optional)."""
     if not path.exists():
         return EMPTY
+    model, fingerprint = read_lexicon_file(path)
+    return Lexicon.build(model, fingerprint)
+
+
+def layer_path_for(lexicon_path: Path, language: Language) -> Path:
+    """Another language's layer sits beside the lexicon: lexicon.es.yaml."""
+    return lexicon_path.with_name(f"{lexicon_path.stem}.{language.code}.yaml")
+
+
+def load_language_lexicon(path: Path, language: Language) -> Lexicon:
+    """The lexicon for reading `language`: the names of `path` (every spelling stays, an
+    actor is an actor in any language), plus the language's layer beside it, which adds
+    its own spellings to those terms, and brings its own shorthand and filler (English
+    shorthand such as "y" for "why" must not read Spanish)."""
+    base, base_print = read_lexicon_file(path) if path.exists() else (LexiconFile(), "")
+    layer_path = layer_path_for(path, language)
+    layer, layer_print = (
+        read_lexicon_file(layer_path) if layer_path.exists() else (LexiconFile(), "")
+    )
+    terms = {t.term: _without_words_of(t, language) for t in base.terms}
+    for extra in layer.terms:
+        known = terms.get(extra.term)
+        if known is None:
+            terms[extra.term] = extra
+            continue
+        terms[extra.term] = known.model_copy(
+            update={
+                "says": (*known.says, *extra.says),
+                "says_exactly": (*known.says_exactly, *extra.says_exactly),
+                "says_before": {**known.says_before, **extra.says_before},
+            }
+        )
+    merged = LexiconFile(terms=list(terms.values()), shorthand=layer.shorthand, filler=layer.filler)
+    return Lexicon.build(merged, f"{base_print}+{layer_print}", language)
+
+
+def _without_words_of(term: Term, language: Language) -> Term:
+    """`term` without the one-word spellings that are everyday words of `language`: the
+    English "un" (the UN) is the Spanish "a", and must not make every Spanish question
+    about the United Nations."""
+    says = tuple(p for p in term.says if not _everyday(p, language))
+    return term.model_copy(update={"says": says}) if len(says) != len(term.says) else term
+
+
+def _everyday(phrase: str, language: Language) -> bool:
+    words = split_words(phrase)
+    return len(words) == 1 and language.is_common(words[0].lower())
+
+
+def read_lexicon_file(path: Path) -> tuple[LexiconFile, str]:
+    """The checked contents of one lexicon file and its fingerprint; every problem at
+    once, with its line, as a KnowledgeError."""
     import hashlib
 
     name = str(path)
     text = read_text(path)
     data, lines = parse_yaml(path, text)
+    fingerprint = hashlib.sha256(text.encode()).hexdigest()[:12]
     if data is None:
-        return Lexicon(fingerprint=hashlib.sha256(b"").hexdigest()[:12])
+        return LexiconFile(), fingerprint
     if not isinstance(data, dict):
         raise KnowledgeError(
             [
@@ -305,7 +364,7 @@ def load_lexicon(path: Path) -> Lexicon:
     problems.extend(_check(name, model, lines))
     if problems:
         raise KnowledgeError(sorted(problems, key=lambda p: p.line or 0))
-    return Lexicon.build(model, hashlib.sha256(text.encode()).hexdigest()[:12])
+    return model, fingerprint
 
 
 def _check(name: str, model: LexiconFile, lines: dict[tuple[Any, ...], int]) -> Iterable[Problem]:

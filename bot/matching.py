@@ -31,8 +31,7 @@ from bot.followups import FollowUp, follow_up
 from bot.knowledge import Entry, Gap, Knowledge
 from bot.ranking import Scored, build_index
 from bot.smalltalk import SmallTalk, detect_small_talk
-from bot.text import STOP_WORDS, plain, stem, tokens, words
-from bot.wordlist import is_common_word, zipf
+from bot.text import plain, tokens, words
 
 GAP_COVERAGE = 0.75
 """A question the article does not answer is named only when its phrasings explain this
@@ -55,8 +54,6 @@ COMMON_ZIPF = 4.5
 """Words at least this common (Zipf) are everyday words; rarer ones carry the question."""
 QUESTION_WORDS = frozenset("who whom whose what when where why how which howmany howmuch".split())
 """Words that open a question: what follows them is what it asks for."""
-_ASKS_NUMBER = frozenset({stem("howmany"), stem("howmuch")})
-_ASKS_DATE = frozenset({stem("when"), stem("year")})
 """Question tokens that ask for a number or a time ("how many", "when", "what year")."""
 CLAUSE_MIN_WORDS = 12
 """Messages this long are also read clause by clause: the question hides in filler."""
@@ -124,12 +121,27 @@ class Matcher:
         self.knowledge = knowledge
         self.calibration = calibration or knowledge.calibration
         self._entries = knowledge.entries
+        self._language = language = knowledge.lexicon.language
+        self._asks_number = frozenset({language.stem("howmany"), language.stem("howmuch")})
+        self._asks_date = frozenset(language.stem(w) for w in language.date_words)
         self._index = build_index(knowledge)
         self._gap_start = len(knowledge.entries)
         self._chargrams = CharGramIndex([e.phrasings for e in knowledge.entries])
+        self._translations = {code: Matcher(view) for code, view in knowledge.translated.items()}
+        """A matcher for each other language the knowledge is translated into."""
         """Documents from here on are the gaps (`not_in_article`), not entries."""
 
     # --- public ------------------------------------------------------------------------
+
+    def in_language(self, code: str | None) -> Matcher:
+        """The matcher for questions in language `code` (this one for its own language,
+        or one the knowledge is not translated into)."""
+        return self._translations.get(code or "", self)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages questions are matched in: this matcher's own first."""
+        return (self.knowledge.language, *self._translations)
 
     def match(
         self, question: str, *, previous: str | None = None, unseen: bool = False
@@ -145,6 +157,8 @@ class Matcher:
         """
         question = question[:MAX_QUESTION_CHARS]
         remainder, talk = detect_small_talk(question)
+        if talk is SmallTalk.OTHER_LANGUAGE and self._language.code != "en":
+            remainder, talk = question, None  # "another language" is this one
         before = self.knowledge.entry(previous) if previous else None
         kind = follow_up(remainder) if before is not None else None
         if before is not None and kind is FollowUp.MORE:
@@ -202,7 +216,7 @@ class Matcher:
                 for w in words(context.question, self.knowledge.lexicon)
                 if w not in QUESTION_WORDS and w not in known
             ]
-        query = [stem(w) for w in query_words]
+        query = [self._language.stem(w) for w in query_words]
         typed = plain(text)
         everything = self._index.score(query, typed, hidden=hidden)
         if context is not None:
@@ -247,14 +261,16 @@ class Matcher:
         distinct = set(query)
         runner_up = scored[1].score if len(scored) > 1 else 0.0
         doc_tokens = index.doc_tokens[top.index]
-        foreign = {w for w in query_words if stem(w) not in index.known and is_common_word(w)}
+        language = self._language
+        stem = language.stem
+        foreign = {w for w in query_words if stem(w) not in index.known and language.is_common(w)}
         missed = {w for w in query_words if stem(w) not in doc_tokens}
-        rare = {w for w in missed if zipf(w) < COMMON_ZIPF}
+        rare = {w for w in missed if language.zipf(w) < COMMON_ZIPF}
         named = {w for w in query_words if stem(w) in index.names}
         focus = _focus(query_words, named)
         char_best, char_similarity = self._chargrams.best(typed)
-        asked = {"number"} if distinct & _ASKS_NUMBER else set()
-        asked |= {"date"} if distinct & _ASKS_DATE else set()
+        asked = {"number"} if distinct & self._asks_number else set()
+        asked |= {"date"} if distinct & self._asks_date else set()
         question_actors = tuple(dict.fromkeys(t for t in query if t in index.actors))
         phrasing_actors = index.phrasing_actors[top.best_at] if top.best_at >= 0 else ()
         return Features(
@@ -309,9 +325,10 @@ class Matcher:
         Short and common words are left alone (or "joke" would become "Joe"); a swap of two
         letters counts as one edit (optimal string alignment distance).
         """
-        if len(word) < 5 or word in self._index.lexicon or word in STOP_WORDS:
+        language = self._language
+        if len(word) < 5 or word in self._index.lexicon or word in language.stop_words:
             return word
-        if is_common_word(word):  # a real word the knowledge lacks is no typo: "weather"
+        if language.is_common(word):  # a real word the knowledge lacks is no typo: "weather"
             return word
         limit = 1 if len(word) < 8 else 2
         found = process.extractOne(

@@ -22,7 +22,8 @@ from bot.decision import calibration_path_for
 from bot.engine import Engine, ReloadOutcome
 from bot.errors import KnowledgeError, Problem
 from bot.knowledge import Knowledge, article_path_for, load_knowledge
-from bot.lexicon import lexicon_path_for
+from bot.language import LANGUAGES
+from bot.lexicon import layer_path_for, lexicon_path_for
 from bot.store import PublishedKnowledge, Store
 from bot.textfile import read_text
 
@@ -35,7 +36,11 @@ QA_NAME, ARTICLE_NAME, LEXICON_NAME, CALIBRATION_NAME = (
     "lexicon.yaml",
     "calibration.yaml",
 )
-OPTIONAL = (LEXICON_NAME, CALIBRATION_NAME)
+LAYER_NAMES = {
+    f"lexicon.{code}.yaml": language for code, language in LANGUAGES.items() if code != "en"
+}
+"""Each other language's lexicon layer (`lexicon.es.yaml`), published with the rest."""
+OPTIONAL = (LEXICON_NAME, CALIBRATION_NAME, *LAYER_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,10 @@ def read_files(qa_path: Path) -> dict[str, str]:
         ARTICLE_NAME: article_path_for(qa_path),
         LEXICON_NAME: lexicon_path_for(qa_path),
         CALIBRATION_NAME: calibration_path_for(qa_path),
+        **{
+            name: layer_path_for(lexicon_path_for(qa_path), language)
+            for name, language in LAYER_NAMES.items()
+        },
     }
     for name, path in paths.items():
         if name in OPTIONAL and not path.exists():

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
 from bot.knowledge import Knowledge
-from bot.text import plain, stem, tokens, words
+from bot.text import plain, tokens, words
 
 PHRASING_WEIGHT = 0.8
 """Share of the token score from the best phrasing; the rest is coverage."""
@@ -207,6 +207,7 @@ def build_index(knowledge: Knowledge) -> SearchIndex:
     doc_tokens: list[set[str]] = []
     phrasing_tokens: list[set[str]] = []
     owners: list[int] = []
+    stem = knowledge.lexicon.language.stem
     starts: list[int] = []
     lexicon: set[str] = set(knowledge.lexicon.words)
     vocabulary: dict[str, str] = {}
@@ -284,13 +285,18 @@ def build_index(knowledge: Knowledge) -> SearchIndex:
 
 _NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
-    r"thirty|forty|fifty|hundred|thousand|million|dozens?|century|half)\b",
+    r"thirty|forty|fifty|hundred|thousand|million|dozens?|century|half|"
+    r"uno|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|veinte|cien|ciento|mil|"
+    r"mill[oó]n|docenas?|siglo|mitad)\b",
     re.IGNORECASE,
 )
 _DATE = re.compile(
     r"\b(?:\d{3,4}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|"
     r"february|march|april|may|june|july|august|september|october|november|december|"
-    r"century|years?|ago|last month|today|yesterday)\b",
+    r"century|years?|ago|last month|today|yesterday|"
+    r"lunes|martes|mi[eé]rcoles|jueves|viernes|s[aá]bado|domingo|enero|febrero|marzo|"
+    r"abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|"
+    r"siglo|a[nñ]os?|hace|mes pasado|hoy|ayer)\b",
     re.IGNORECASE,
 )
 

@@ -19,6 +19,7 @@ from bot.callbacks import Action, Pick, ShowAnswer, ShowTopics, Vote
 from bot.conversation import Turn
 from bot.knowledge import Entry, Knowledge
 from bot.matching import MatchResult, Verdict
+from bot.messages import say, say_lines
 from bot.smalltalk import SmallTalk
 
 if TYPE_CHECKING:
@@ -87,8 +88,8 @@ def source_line(knowledge: Knowledge) -> str:
 
 def short_source(knowledge: Knowledge) -> str:
     """The source under each answer: short, because the full title is in /source."""
-    date = knowledge.article.date
-    return f"the article of {date} · /source" if date else "the article · /source"
+    date, lang = knowledge.article.date, knowledge.language
+    return say(lang, "answer.source", date=date) if date else say(lang, "answer.source_undated")
 
 
 EXPANDABLE_OVER = 200
@@ -121,22 +122,29 @@ def answer_reply(
     *,
     feedback: bool = True,
     related: bool = True,
+    note: bool = False,
 ) -> Reply:
     """The answer, then the article's exact passage as a blockquote, then a short source.
 
     Sized for a phone: when the quote says the same as the answer, only the quote is shown
     (after a "Yes."/"No." the answer starts with); a long quote is folded; at most two rows
-    of buttons (one related question; the votes and the share link)."""
+    of buttons (one related question; the votes and the share link). `note`: say that the
+    quote is the article's own text when it is in another language than the answer."""
     links = links or Links()
     source = short_source(knowledge)
-    lead, quoted = _answer_body(knowledge, entry, MAX_MESSAGE - utf16_len(source) - 8)
+    remark = say(knowledge.language, "answer.quote_note") if note else ""
+    room = MAX_MESSAGE - utf16_len(source) - utf16_len(remark) - 10
+    lead, quoted = _answer_body(knowledge, entry, room)
     body = f"{lead}{quoted}\n<i>— {esc(source)}</i>"
+    if remark:
+        body += f"\n<i>{esc(remark)}</i>"
     quote = knowledge.quote_of(entry)
     plain_lead = html.unescape(lead).strip()
     plain = (
         (f"{plain_lead}\n" if plain_lead else "")
         + textwrap.fill(f"“{quote}”", width=78, initial_indent="  > ", subsequent_indent="  > ")
         + f"\n  — {source_line(knowledge)}"
+        + (f"\n  ({remark})" if remark else "")
     )
     rows: list[tuple[Button, ...]] = []
     follow_ups = [knowledge.entry(r) for r in entry.related] if related else []
@@ -151,7 +159,7 @@ def answer_reply(
         ]
     link = links.share_link(entry)
     if link:
-        last.append(Button("↗ Share", url=link))
+        last.append(Button(say(knowledge.language, "answer.share"), url=link))
     if last:
         rows.append(tuple(last))
     return Reply(_fit(body), plain, tuple(rows))
@@ -170,10 +178,10 @@ def _answer_body(knowledge: Knowledge, entry: Entry, room: int) -> tuple[str, st
     return head, f"<blockquote{fold}>{esc(clipped)}</blockquote>"
 
 
-def several_reply(knowledge: Knowledge, turn: Turn) -> Reply:
+def several_reply(knowledge: Knowledge, turn: Turn, *, note: bool = False) -> Reply:
     """Several questions in one message: each answered with its own quote, in one reply;
     a question that cannot be answered is named, with a button for a near guess."""
-    source = short_source(knowledge)
+    source, lang = short_source(knowledge), knowledge.language
     room = (MAX_MESSAGE - 200) // max(len(turn.parts), 1)
     html_parts, plain_parts, rows = [], [], []
     for n, (question, result) in enumerate(turn.parts, 1):
@@ -186,47 +194,54 @@ def several_reply(knowledge: Knowledge, turn: Turn) -> Reply:
             continue
         if result.verdict is Verdict.UNSURE and result.suggestions:
             guess = result.suggestions[0].entry
-            line = "I'm not sure what this one asks; the button below has my best guess."
+            line = say(lang, "several.unsure")
             rows.append((Button(guess.button_label, action=Pick(guess.id)),))
-            plain_line = f"I'm not sure what this one asks. Did you mean: {guess.question}"
+            plain_line = say(lang, "several.unsure_plain", question=guess.question)
         else:
-            line = plain_line = "The article doesn't answer this one."
+            line = plain_line = say(lang, "several.unanswered")
         html_parts.append(f"<b>{esc(title)}</b>\n{esc(line)}")
         plain_parts.append(f"{title}\n{plain_line}")
     if turn.dropped:
-        more = f"I answer {len(turn.parts)} questions at a time: ask the rest again."
+        more = say(lang, "several.more", count=len(turn.parts))
         html_parts.append(esc(more))
         plain_parts.append(more)
+    remark = say(lang, "answer.quote_note") if note else ""
     html_text = "\n\n".join(html_parts) + f"\n<i>— {esc(source)}</i>"
     plain = "\n\n".join(plain_parts) + f"\n  — {source_line(knowledge)}"
+    if remark:
+        html_text += f"\n<i>{esc(remark)}</i>"
+        plain += f"\n  ({remark})"
     return Reply(_fit(html_text), plain, tuple(rows[:2]))
 
 
-def turn_reply(knowledge: Knowledge, turn: Turn, links: Links | None = None) -> Reply:
-    """The one reply to a message: its answer, or the answers to each of its questions."""
+def turn_reply(
+    knowledge: Knowledge, turn: Turn, links: Links | None = None, *, note: bool = False
+) -> Reply:
+    """The one reply to a message: its answer, or the answers to each of its questions.
+    `note`: say once that quotes are the article's own text (see `answer_reply`)."""
     if turn.several:
-        return several_reply(knowledge, turn)
-    return result_reply(knowledge, turn.results[0], links)
+        return several_reply(knowledge, turn, note=note)
+    return result_reply(knowledge, turn.results[0], links, note=note)
 
 
-def result_reply(knowledge: Knowledge, result: MatchResult, links: Links | None = None) -> Reply:
+def result_reply(
+    knowledge: Knowledge, result: MatchResult, links: Links | None = None, *, note: bool = False
+) -> Reply:
     """Whatever the verdict, the one reply every front end sends for it."""
     if result.verdict is Verdict.ANSWER and result.best:
-        return answer_reply(knowledge, result.best.entry, links)
+        return answer_reply(knowledge, result.best.entry, links, note=note)
     if result.verdict is Verdict.SMALL_TALK and result.small_talk:
         return small_talk_reply(knowledge, result.small_talk)
     if result.verdict is Verdict.UNSURE and result.suggestions:
-        return did_you_mean_reply(result)
+        return did_you_mean_reply(result, knowledge.language)
     return decline_reply(knowledge, result.gap.topic if result.gap else None)
 
 
-def did_you_mean_reply(result: MatchResult) -> Reply:
+def did_you_mean_reply(result: MatchResult, language: str = "en") -> Reply:
     """ "Did you mean" said once: the buttons carry the choices (the terminal, which has
     no buttons, lists them)."""
     choices = result.suggestions
-    intro = (
-        "More on this:" if result.more else "I'm not sure I understood. Did you mean one of these?"
-    )
+    intro = say(language, "answer.more_on_this" if result.more else "answer.did_you_mean")
     plain_lines = [intro, *(f"  {n}. {c.entry.question}" for n, c in enumerate(choices, 1))]
     rows = tuple((Button(c.entry.button_label, action=Pick(c.entry.id)),) for c in choices)
     return Reply(esc(intro), "\n".join(plain_lines), rows)
@@ -235,49 +250,24 @@ def did_you_mean_reply(result: MatchResult) -> Reply:
 def decline_reply(knowledge: Knowledge, gap_topic: str | None = None) -> Reply:
     """An honest "I don't know", with what the bot can answer instead; when the question
     is a known gap of the article, it says so by name."""
-    examples = example_entries(knowledge)
+    examples, lang = example_entries(knowledge), knowledge.language
     if gap_topic:
-        intro = (
-            f"The article doesn't say {gap_topic.rstrip('.?')}, so I can't answer that. "
-            "Here is what it does answer, for example:"
-        )
+        intro = say(lang, "decline.gap", topic=gap_topic.rstrip(".?"))
     else:
-        intro = (
-            "I don't know that one: I only answer questions about the article "
-            f"“{knowledge.article.title}”. Here is what I can answer, for example:"
-        )
+        intro = say(lang, "decline.unknown", title=knowledge.article.title)
     html_text = esc(intro) + "\n" + "\n".join(f"• {esc(e.question)}" for e in examples)
-    html_text += "\n\nSend /topics for every question I know."
+    html_text += "\n\n" + say(lang, "decline.topics")
     plain = intro + "\n" + "\n".join(f"  • {e.question}" for e in examples)
-    plain += "\n\nType /topics for every question I know."
+    plain += "\n\n" + say(lang, "decline.topics_plain")
     rows = tuple((Button(e.button_label, action=ShowAnswer(e.id)),) for e in examples)
     return Reply(_fit(html_text), plain, rows)
 
 
-_SMALL_TALK = {
-    SmallTalk.GREETING: "Hello! Ask me anything about the article “{title}”.",
-    SmallTalk.THANKS: "You're welcome! Ask me anything else about the article.",
-    SmallTalk.GOODBYE: "Goodbye! Come back with more questions any time.",
-    SmallTalk.ACK: "Anything else you'd like to know about the article?",
-    SmallTalk.ABOUT: (
-        "I'm a bot that answers questions about one article, “{title}”, and quotes the "
-        "passage behind every answer. I know {count} questions: send /topics to see them."
-    ),
-    SmallTalk.EMOJI: "🙂 Ask me a question about the article in words, e.g. “{example}”",
-    SmallTalk.INSULT: (
-        "Sorry I couldn't help. I only know one article; /topics shows what I can answer."
-    ),
-    SmallTalk.OTHER_LANGUAGE: ("Sorry, I only understand English for now. Try e.g. “{example}”"),
-    SmallTalk.HELP: (
-        "Ask a question about the article “{title}” in your own words, e.g. “{example}”. "
-        "I reply with the answer and the passage it comes from. /topics lists what I know."
-    ),
-}
-
-
 def small_talk_reply(knowledge: Knowledge, kind: SmallTalk) -> Reply:
     examples = example_entries(knowledge)
-    text = _SMALL_TALK[kind].format(
+    text = say(
+        knowledge.language,
+        f"small_talk.{kind.value}",
         title=knowledge.article.title,
         count=len(knowledge.entries),
         example=examples[0].question if examples else "",
@@ -287,16 +277,16 @@ def small_talk_reply(knowledge: Knowledge, kind: SmallTalk) -> Reply:
 
 def welcome_reply(knowledge: Knowledge) -> Reply:
     """The /start greeting: what the bot knows and three questions to try."""
-    examples = example_entries(knowledge)
+    examples, lang = example_entries(knowledge), knowledge.language
     title = knowledge.article.title
     lines = [
-        f"Hi! I answer questions about the article “{title}” ({knowledge.article.date}).",
-        "Every answer comes with the exact passage of the article it rests on.",
+        say(lang, "welcome.hello", title=title, date=knowledge.article.date),
+        say(lang, "welcome.evidence"),
         "",
-        "Try asking:",
+        say(lang, "welcome.try"),
         *(f"• {e.question}" for e in examples),
         "",
-        "/topics lists everything I know · /help explains how I work",
+        say(lang, "welcome.commands"),
     ]
     rows = tuple((Button(e.button_label, action=ShowAnswer(e.id)),) for e in examples)
     return Reply(_fit(esc("\n".join(lines))), "\n".join(lines), rows)
@@ -304,43 +294,29 @@ def welcome_reply(knowledge: Knowledge) -> Reply:
 
 def bot_description(knowledge: Knowledge) -> str:
     """What Telegram shows in the empty chat before /start (at most 512 characters)."""
-    text = (
-        f"I answer questions about one article: “{knowledge.article.title}”. Ask in your "
-        "own words, typos welcome: every answer comes with the article's exact words. "
-        "Works in groups (mention me or use /ask) and inline (@ my name, then a question)."
-    )
+    text = say(knowledge.language, "about_bot.description", title=knowledge.article.title)
     return cut(text, 512)
 
 
 def bot_short_description(knowledge: Knowledge) -> str:
     """The profile line and the text under shared links (at most 120 characters)."""
-    return cut(f"Answers about “{knowledge.article.title}”, quoting the article.", 120)
+    text = say(knowledge.language, "about_bot.short_description", title=knowledge.article.title)
+    return cut(text, 120)
 
 
 def help_reply(knowledge: Knowledge) -> Reply:
-    lines = [
-        f"I answer questions about one article: “{knowledge.article.title}”.",
-        "",
-        "• Ask in your own words, typos welcome. I reply with the answer and the quoted "
-        "passage it comes from.",
-        "• If I'm unsure, I offer the questions you may have meant.",
-        "• In a group, mention me, reply to me, or use /ask <question>.",
-        "• In any chat, type @ and my name, then your question (inline mode).",
-        "",
-        "/topics: every question I know",
-        "/source: where the answers come from",
-        "/ask <question>: ask (handy in groups)",
-    ]
+    lines = say_lines(knowledge.language, "help", title=knowledge.article.title)
     return Reply(esc("\n".join(lines)), "\n".join(lines))
 
 
 def source_reply(knowledge: Knowledge) -> Reply:
     article = knowledge.article
-    text = (
-        f"All answers come from the article “{article.title}”, dated {article.date}. "
-        f"Each answer quotes the article's own words; the {len(knowledge.entries)} "
-        "questions I know were written from it by hand and every quote is checked against "
-        "the text when it loads."
+    text = say(
+        knowledge.language,
+        "source",
+        title=article.title,
+        date=article.date,
+        count=len(knowledge.entries),
     )
     return Reply(esc(text), text)
 
@@ -351,16 +327,17 @@ def topics_reply(knowledge: Knowledge, page: int = 0) -> Reply:
     pages = max(1, -(-len(entries) // TOPICS_PER_PAGE))
     page = min(max(page, 0), pages - 1)
     chunk = entries[page * TOPICS_PER_PAGE : (page + 1) * TOPICS_PER_PAGE]
-    head = f"Questions I can answer (page {page + 1} of {pages}). Tap one:"
+    lang = knowledge.language
+    head = say(lang, "topics.head", page=page + 1, pages=pages)
     rows: list[tuple[Button, ...]] = [(Button(e.question, action=ShowAnswer(e.id)),) for e in chunk]
     nav = []
     if page > 0:
-        nav.append(Button("◀ Previous", action=ShowTopics(page - 1)))
+        nav.append(Button(say(lang, "topics.previous"), action=ShowTopics(page - 1)))
     if page < pages - 1:
-        nav.append(Button("Next ▶", action=ShowTopics(page + 1)))
+        nav.append(Button(say(lang, "topics.next"), action=ShowTopics(page + 1)))
     if nav:
         rows.append(tuple(nav))
-    plain = "Questions I can answer:\n" + "\n".join(f"  • {e.question}" for e in entries)
+    plain = say(lang, "topics.plain_head") + "\n" + "\n".join(f"  • {e.question}" for e in entries)
     return Reply(esc(head), plain, tuple(rows))
 
 

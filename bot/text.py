@@ -5,8 +5,9 @@ spell out chat shorthand; fix typos (`correct`); merge every way of writing one 
 one term (the lexicon: NATO / N.A.T.O. / North Atlantic Treaty Organization); drop stop
 words but keep question words (who, when, where, how many), which tell facts apart; stem.
 
-Everything specific to one article lives in its lexicon (`knowledge/lexicon.yaml`); this
-module only knows English.
+Everything specific to one article lives in its lexicon (`knowledge/lexicon.yaml`); the
+language's own stemmer, stop words and question words come from `bot.language`, through
+the lexicon (each lexicon says which language it reads).
 """
 
 from __future__ import annotations
@@ -14,33 +15,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from functools import lru_cache
 
-import snowballstemmer
-
+from bot.language import ENGLISH, ENGLISH_STOP_WORDS
 from bot.lexicon import EMPTY, Lexicon, is_shouted, split_words
 
-_stemmer = snowballstemmer.stemmer("english")
-
-STOP_WORDS = frozenset(
-    """
-    a about above again all am an and any are aren't as at be because been
-    being below between both but by can could did do does doing don't down during
-    each few for from further had has have having he her here hers herself him himself his
-    i i'm if in into is isn't it it's its itself just let's me more most my myself no nor
-    not of off on once only or ought our ours ourselves out over own she should
-    so some such than that that's the their theirs them themselves then there there's
-    these they this those through to too under until up very was we were
-    while whom with would you your yours yourself yourselves s t d ll m re ve y
-    also tell please know say says said explain mean means meant according really
-    ok okay us actually exactly basically anyway anyways anyone someone something thing
-    things kind sort like guess wonder wondering curious quick question questions
-    today nowadays currently now anymore
-    aren isn don doesn didn wasn weren haven hasn won wouldn can cant
-    """.split()
-)
-"""Words that carry no fact. Question words (who, what, when, where, why, how, which) are
-absent on purpose: "who" and "when" are what tell two facts about the same group apart."""
+STOP_WORDS = ENGLISH_STOP_WORDS
+"""English's (see `bot.language`); each lexicon says its language."""
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -58,17 +38,19 @@ def words(
 ) -> list[str]:
     """The words of `text`, shorthand spelled out, typos fixed, lexicon terms merged,
     stop words removed, not stemmed."""
-    typed: list[str] = []
+    language = lexicon.language
     as_typed = split_words(text)
+    spelled: list[str] = []
     for word in as_typed:
         low = word.lower()
-        if low in lexicon.shorthand:
-            typed.extend(lexicon.expand(low))
-            continue
+        spelled.extend(lexicon.expand(low) if low in lexicon.shorthand else (word,))
+    typed: list[str] = []
+    for word in language.read_question_words(spelled):
+        low = word.lower()
         fixed = correct(low) if correct is not None else low
         typed.append(word if fixed == low else fixed)
     merged = lexicon.merge(typed, shouted=is_shouted(as_typed))
-    return [w for w in merged if w not in STOP_WORDS]
+    return [w for w in merged if w not in language.stop_words]
 
 
 def plain(text: str) -> str:
@@ -76,15 +58,14 @@ def plain(text: str) -> str:
     return " ".join(_WORD.findall(strip_accents(text).casefold()))
 
 
-@lru_cache(maxsize=65_536)
 def stem(word: str) -> str:
-    """Snowball's English stem, cached: the same few thousand words recur."""
-    stemmed: str = _stemmer.stemWord(word)
-    return stemmed
+    """Snowball's English stem (cached); `Lexicon.language.stem` for the lexicon's own."""
+    return ENGLISH.stem(word)
 
 
 def tokens(
     text: str, lexicon: Lexicon = EMPTY, correct: Callable[[str], str] | None = None
 ) -> list[str]:
     """The stemmed content tokens of `text`, in order, duplicates kept."""
-    return [stem(w) for w in words(text, lexicon, correct)]
+    language = lexicon.language
+    return [language.stem(w) for w in words(text, lexicon, correct)]

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from helpers.botapi import BotApiStandin
 from helpers.postgres import PostgresServer, find_binaries, start_postgres
 from helpers.running import BotUnderTest, bot_settings, serve
+
+from bot.store.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
@@ -104,7 +108,15 @@ async def shared_bot(module_bot: BotUnderTest) -> BotUnderTest:
     Bot API calls: for tests that neither edit its files nor need an empty database."""
     await module_bot.settle()
     module_bot.api.reset()
+    forget_conversations(module_bot)
     return module_bot
+
+
+def forget_conversations(bot: BotUnderTest) -> None:
+    """No follow-up context carries over from one test to the next (the same chats)."""
+    assert isinstance(bot.store, SQLiteStore)
+    with closing(sqlite3.connect(bot.store.path)) as conn, conn:
+        conn.execute("DELETE FROM conversation_context")
 
 
 # --- a throwaway PostgreSQL ------------------------------------------------------------

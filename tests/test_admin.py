@@ -177,11 +177,16 @@ async def test_command_menus_and_descriptions_published_on_startup(
     description and short description, which the empty chat and its profile show."""
     calls = running_bot.api.sent("setMyCommands")
 
-    def menu(scope: dict[str, object]) -> set[str]:
-        (call,) = [c for c in calls if c.get("scope", {"type": "default"}) == scope]
+    def menu(scope: dict[str, object], language: str | None = None) -> set[str]:
+        (call,) = [
+            c
+            for c in calls
+            if c.get("scope", {"type": "default"}) == scope and c.get("language_code") == language
+        ]
         return {c["command"] for c in call["commands"]}
 
-    assert len(calls) == 4, calls
+    languages = running_bot.engine.knowledge.languages
+    assert len(calls) == 3 * len(languages) + 1, calls  # three scopes each, and the admin
     public = menu({"type": "default"})
     assert menu({"type": "all_private_chats"}) == public
     assert menu({"type": "all_group_chats"}) == {"ask", "help"}
@@ -194,6 +199,12 @@ async def test_command_menus_and_descriptions_published_on_startup(
     descriptions = running_bot.api.descriptions
     assert title in descriptions[("description", "")]
     assert 0 < len(descriptions[("short_description", "")]) <= 120
+    # In Spanish too: Telegram shows these to people whose app is in Spanish.
+    assert "es" in languages
+    spanish = [c for c in calls if c.get("language_code") == "es"]
+    assert {d["description"] for c in spanish for d in c["commands"]} & {"Cómo usarme"}
+    assert menu({"type": "all_group_chats"}, "es") == {"ask", "help"}
+    assert descriptions[("description", "es")].startswith("Respondo preguntas")
     running_bot.api.assert_no_errors()
 
 

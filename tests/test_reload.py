@@ -42,6 +42,10 @@ NEW_ENTRY = """
       A made-up entry, added while the bot was running.
     quote: >-
       Those were the words of the President of the United States.
+    translations:
+      es:
+        question: ¿Qué es el protocolo de mermelada de Zanzíbar?
+        answer: Una entrada inventada, añadida con el bot en marcha.
 """
 
 

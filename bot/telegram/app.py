@@ -46,6 +46,7 @@ from bot.engine import Engine, ReloadOutcome
 from bot.errors import KnowledgeError
 from bot.knowledge import Knowledge, load_knowledge
 from bot.logs import configure_logging, one_line_telegram_errors
+from bot.messages import say
 from bot.publishing import follow_latest, start_engine
 from bot.replies import bot_description, bot_short_description, fit_plain
 from bot.settings import Settings
@@ -62,21 +63,24 @@ from bot.telegram.webhook import register_webhook, serve_webhook
 
 log = logging.getLogger(__name__)
 
-PUBLIC_COMMANDS = [
-    BotCommand("start", "Welcome and example questions"),
-    BotCommand("ask", "Ask a question (handy in groups)"),
-    BotCommand("topics", "Every question I can answer"),
-    BotCommand("source", "Where the answers come from"),
-    BotCommand("help", "How to use me"),
-]
+PUBLIC = ("start", "ask", "topics", "source", "help")
+"""The public commands, in menu order; their descriptions are in each catalogue."""
+
+
+def public_commands(language: str = "en") -> list[BotCommand]:
+    return [BotCommand(name, say(language, f"commands.{name}")) for name in PUBLIC]
+
+
+PUBLIC_COMMANDS = public_commands()
 ADMIN_ONLY = [
     BotCommand("reload", "Reload the knowledge files now"),
     BotCommand("unanswered", "Top questions I could not answer"),
     BotCommand("stats", "What is loaded and recorded"),
 ]
 ADMIN_COMMANDS = [*PUBLIC_COMMANDS, *ADMIN_ONLY]
-GROUP_COMMANDS = [c for c in PUBLIC_COMMANDS if c.command in {"ask", "help"}]
+GROUP_ONLY = {"ask", "help"}
 """In a group the menu offers what works there; the rest is for a private chat."""
+GROUP_COMMANDS = [c for c in PUBLIC_COMMANDS if c.command in GROUP_ONLY]
 
 MESSAGES = filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE
 PRIVATE = filters.ChatType.PRIVATE & MESSAGES
@@ -285,12 +289,21 @@ async def publish_commands(bot: Bot, settings: Settings, knowledge: Knowledge) -
     """What Telegram shows before and around a chat: the bot's description (the empty chat
     before /start) and short description (its profile and shared links), and the command
     menus by scope: private chats get every public command, groups /ask and /help, each
-    admin's private chat the maintainers' commands too."""
-    await bot.set_my_description(bot_description(knowledge))
-    await bot.set_my_short_description(bot_short_description(knowledge))
-    await bot.set_my_commands(PUBLIC_COMMANDS, scope=BotCommandScopeDefault())
-    await bot.set_my_commands(PUBLIC_COMMANDS, scope=BotCommandScopeAllPrivateChats())
-    await bot.set_my_commands(GROUP_COMMANDS, scope=BotCommandScopeAllGroupChats())
+    admin's private chat the maintainers' commands too. Each language the knowledge is
+    answered in gets its own texts (Telegram picks them by the user's language)."""
+    for code in knowledge.languages:
+        view, language = knowledge.in_language(code), None if code == "en" else code
+        public = public_commands(code)
+        group = [c for c in public if c.command in GROUP_ONLY]
+        await bot.set_my_description(bot_description(view), language_code=language)
+        await bot.set_my_short_description(bot_short_description(view), language_code=language)
+        await bot.set_my_commands(public, scope=BotCommandScopeDefault(), language_code=language)
+        await bot.set_my_commands(
+            public, scope=BotCommandScopeAllPrivateChats(), language_code=language
+        )
+        await bot.set_my_commands(
+            group, scope=BotCommandScopeAllGroupChats(), language_code=language
+        )
     for admin in sorted(settings.admin_ids):
         try:
             await bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(admin))

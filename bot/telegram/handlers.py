@@ -17,19 +17,18 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from telegram import (
-    CallbackQuery,
-    Message,
-    Update,
-)
+from telegram import CallbackQuery, Message, Update, User
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
 from bot.callbacks import Pick, ShowAnswer, ShowTopics, Vote, decode
 from bot.conversation import take_turn
 from bot.engine import Engine
+from bot.knowledge import Knowledge
+from bot.language import pick_language
 from bot.maintainers import build_report
 from bot.matching import MatchResult, Verdict
+from bot.messages import say
 from bot.publishing import publish_local
 from bot.replies import (
     Button,
@@ -53,23 +52,15 @@ from bot.telegram.ordering import mark_failed
 
 log = logging.getLogger(__name__)
 
-NOT_TEXT = "I can only read text. Ask me a question about the article in words, or send /topics."
+NOT_TEXT = say("en", "chat.not_text")
 NOT_ADMIN = "This command is for the bot's maintainers."
 ADMIN_IN_PRIVATE = "Maintainers' commands work in a private chat with me, not in groups."
-VOTE_THANKS = {
-    "counted": "Thanks for the feedback!",
-    "switched": "Vote changed. Thanks!",
-    "already counted": "You already voted on this answer.",
-}
-GONE = "That question is no longer in my list. Send /topics to see what I know now."
-SLOW_DOWN = "You are sending messages faster than I can answer. Wait a minute, then ask again."
-NOT_COUNTED = "Sorry, I could not count that just now. Try again later."
-ALREADY_ANSWERED = "Already answered: see the message above."
-UNKNOWN_COMMAND = "I don't know the command {command}. Send /help to see what I can do."
-MOVED = (
-    "That shared answer has moved or is no longer in my list. "
-    "Tap the closest question, or send /topics:"
-)
+GONE = say("en", "chat.gone")
+SLOW_DOWN = say("en", "chat.slow_down")
+ALREADY_ANSWERED = say("en", "chat.already_answered")
+MOVED = say("en", "chat.moved")
+"""What people read comes from the catalogues (bot/locales); these are the English texts,
+for tests and logs. Maintainers' replies stay in English."""
 EDIT_WINDOW = 48 * 3600
 """Telegram lets a bot edit its own messages for 48 hours; an older reply is sent anew."""
 REMEMBERED_REPLIES = 5_000
@@ -104,7 +95,7 @@ class Handlers:
             return
         question = _strip_mention(message.text, context.bot.username)
         if not question.strip():
-            await self._send(message, help_reply(self.engine.knowledge))
+            await self._send(message, help_reply(self._knowledge(message.from_user)))
             return
         await self._answer_question(message, question, context)
 
@@ -112,7 +103,7 @@ class Handlers:
         """Stickers, photos, voice... in a private chat: say what the bot can read."""
         message = update.effective_message
         if message:
-            await self._send(message, Reply(esc(NOT_TEXT), NOT_TEXT))
+            await self._send(message, self._line(message.from_user, "chat.not_text"))
 
     # --- commands ----------------------------------------------------------------------
 
@@ -121,7 +112,7 @@ class Handlers:
         message = update.effective_message
         if not message:
             return
-        knowledge = self.engine.knowledge
+        knowledge = self._knowledge(message.from_user)
         payload = context.args[0] if context.args else ""
         entry = knowledge.entry(payload) if payload else None
         if entry is not None:
@@ -129,21 +120,21 @@ class Handlers:
         elif payload == "help":
             await self._send(message, help_reply(knowledge))
         elif payload:  # a share link to an entry that was renamed or removed
-            await self._send(message, self._moved_reply(payload))
+            await self._send(message, self._moved_reply(payload, knowledge.language))
         else:
             await self._send(message, welcome_reply(knowledge))
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.effective_message:
-            await self._send(update.effective_message, help_reply(self.engine.knowledge))
+        if message := update.effective_message:
+            await self._send(message, help_reply(self._knowledge(update.effective_user)))
 
     async def topics(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.effective_message:
-            await self._send(update.effective_message, topics_reply(self.engine.knowledge))
+        if message := update.effective_message:
+            await self._send(message, topics_reply(self._knowledge(update.effective_user)))
 
     async def source(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.effective_message:
-            await self._send(update.effective_message, source_reply(self.engine.knowledge))
+        if message := update.effective_message:
+            await self._send(message, source_reply(self._knowledge(update.effective_user)))
 
     async def ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/ask <question>: works everywhere, and is how groups ask in privacy mode."""
@@ -152,8 +143,7 @@ class Handlers:
             return
         question = " ".join(context.args or [])
         if not question.strip():
-            text = "Ask like this: /ask who claimed the Kabul attack?"
-            await self._send(message, Reply(esc(text), text))
+            await self._send(message, self._line(message.from_user, "chat.ask_usage"))
             return
         await self._answer_question(message, question, context)
 
@@ -210,8 +200,9 @@ class Handlers:
         if not message or not message.text:
             return
         command = message.text.split()[0].split("@")[0][:40]
-        text = UNKNOWN_COMMAND.format(command=command)
-        await self._send(message, Reply(esc(text), text))
+        await self._send(
+            message, self._line(message.from_user, "chat.unknown_command", command=command)
+        )
 
     # --- buttons (routed by the patterns of bot.callbacks) -----------------------------
 
@@ -222,10 +213,10 @@ class Handlers:
         if query is None or not isinstance(action, ShowAnswer):
             await self.unknown_button(update, context)  # e.g. no data at all: still answered
             return
-        knowledge = self.engine.knowledge
+        knowledge = self._knowledge(query.from_user)
         entry = knowledge.entry(action.entry_id)
         if entry is None:
-            await _answer(query, GONE, alert=True)
+            await _answer(query, say(knowledge.language, "chat.gone"), alert=True)
             return
         await _answer(query)
         if isinstance(query.message, Message):
@@ -248,10 +239,10 @@ class Handlers:
         if query is None or not isinstance(action, Pick):
             await self.unknown_button(update, context)
             return
-        knowledge = self.engine.knowledge
+        knowledge = self._knowledge(query.from_user)
         entry = knowledge.entry(action.entry_id)
         if entry is None:
-            await _answer(query, GONE, alert=True)
+            await _answer(query, say(knowledge.language, "chat.gone"), alert=True)
             return
         message = query.message
         if not isinstance(message, Message):  # too old for Telegram to say which message
@@ -264,7 +255,7 @@ class Handlers:
             log.warning("Could not claim a pick: %s", exc)
             first = True
         if not first:
-            await _answer(query, ALREADY_ANSWERED)
+            await _answer(query, say(knowledge.language, "chat.already_answered"))
             return
         await _answer(query)
         reply = answer_reply(knowledge, entry, self._links(context))
@@ -285,7 +276,7 @@ class Handlers:
         await _answer(query)
         if not isinstance(query.message, Message):
             return
-        reply = topics_reply(self.engine.knowledge, action.page)
+        reply = topics_reply(self._knowledge(query.from_user), action.page)
         try:
             await query.message.edit_text(reply.html, reply_markup=keyboard(reply))
         except BadRequest as exc:
@@ -302,9 +293,9 @@ class Handlers:
         if query is None or not isinstance(action, Vote):
             await self.unknown_button(update, context)  # e.g. no data at all: still answered
             return
-        where = query.message
+        where, lang = query.message, self._language(query.from_user)
         if where is None:  # too old for Telegram to say which message it was
-            await _answer(query, VOTE_THANKS["counted"])
+            await _answer(query, say(lang, "chat.vote_counted"))
             return
         try:
             outcome = await asyncio.to_thread(
@@ -317,9 +308,9 @@ class Handlers:
             )
         except Exception as exc:  # the button must stop spinning whatever happened
             log.warning("Could not record a vote: %s", exc)
-            await _answer(query, NOT_COUNTED)
+            await _answer(query, say(lang, "chat.not_counted"))
             return
-        await _answer(query, VOTE_THANKS[outcome.status])
+        await _answer(query, say(lang, f"chat.vote_{outcome.status.replace(' ', '_')}"))
 
     async def unknown_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Data no pattern knows (an old keyboard, a tampered client): stop the spinner."""
@@ -338,7 +329,7 @@ class Handlers:
     async def slow_down(self, update: Update) -> None:
         """The first message over its sender's budget: one short line, the rest is dropped."""
         if message := update.effective_message:
-            await self._send(message, Reply(esc(SLOW_DOWN), SLOW_DOWN))
+            await self._send(message, self._line(message.from_user, "chat.slow_down"))
 
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log every failure once, with the update's id; never show it to the user.
@@ -368,11 +359,15 @@ class Handlers:
     ) -> None:
         """Answer a message (each of its questions), read after this conversation's last
         answer; an edited question edits the reply it got, when that is recent."""
-        matcher = self.engine.matcher  # one snapshot: a reload cannot land in between
-        user_id = message.from_user.id if message.from_user else 0
+        whole = self.engine.matcher  # one snapshot: a reload cannot land in between
+        user = message.from_user
+        user_id = user.id if user else 0
+        code = pick_language(question, user.language_code if user else None, whole.languages)
+        matcher = whole.in_language(code)
         previous = await self._recall(message, user_id)
         turn = take_turn(matcher, question, previous)
-        reply = turn_reply(matcher.knowledge, turn, self._links(context))
+        first_in_language = previous is None and code != whole.knowledge.language
+        reply = turn_reply(matcher.knowledge, turn, self._links(context), note=first_in_language)
         try:
             await self._reply_or_edit(message, reply)
         finally:  # logged after the reply: a process killed before it logs nothing, and
@@ -437,12 +432,30 @@ class Handlers:
         except Exception as exc:  # a lost context only costs a later follow-up
             log.warning("Could not remember the conversation: %s", exc)
 
-    def _moved_reply(self, payload: str) -> Reply:
+    def _moved_reply(self, payload: str, language: str) -> Reply:
         """A stale share link: say the answer moved, and offer the closest entries."""
         words = payload.replace("-", " ").replace("_", " ")[:100]
         ranking = self.engine.matcher.match(words).ranking[:3]
-        rows = tuple((Button(c.entry.button_label, action=Pick(c.entry.id)),) for c in ranking)
-        return Reply(esc(MOVED), MOVED, rows)
+        view = self.engine.knowledge.in_language(language)
+        labels = {c.entry.id: (view.entry(c.entry.id) or c.entry).button_label for c in ranking}
+        rows = tuple((Button(labels[c.entry.id], action=Pick(c.entry.id)),) for c in ranking)
+        text = say(language, "chat.moved")
+        return Reply(esc(text), text, rows)
+
+    def _language(self, user: User | None) -> str:
+        """The language to speak to `user` when there is no text to tell (a command, a
+        button): their Telegram language if the bot speaks it, else its own."""
+        languages = self.engine.matcher.languages
+        return pick_language("", user.language_code if user else None, languages)
+
+    def _knowledge(self, user: User | None) -> Knowledge:
+        """The served knowledge in `user`'s language."""
+        return self.engine.knowledge.in_language(self._language(user))
+
+    def _line(self, user: User | None, key: str, **values: object) -> Reply:
+        """One line of the catalogue, in `user`'s language."""
+        text = say(self._language(user), key, **values)
+        return Reply(esc(text), text)
 
     async def _record_unanswered(self, result: MatchResult, chat_type: str) -> None:
         """Log what could not be answered (the text, never who asked), for maintainers."""

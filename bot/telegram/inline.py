@@ -23,6 +23,8 @@ from telegram.ext import ContextTypes
 from bot.engine import Engine
 from bot.inline import INLINE_LIMIT, cut_at_word, inline_entries
 from bot.knowledge import Entry, Knowledge
+from bot.language import pick_language
+from bot.messages import say
 from bot.replies import Links, answer_reply
 from bot.telegram.markup import keyboard
 
@@ -31,14 +33,13 @@ log = logging.getLogger(__name__)
 INLINE_RESULTS = INLINE_LIMIT
 """Results per query: about what a phone shows without scrolling."""
 INLINE_CACHE_SECONDS = 15
-"""How long Telegram may reuse our results for the same query text. Results depend only
-on the text (`is_personal=False`), so one person's "who c" serves everyone's; kept short
+"""How long Telegram may reuse our results for the same query text; kept short
 so a knowledge reload shows within seconds, while still sparing the bot the burst of
 identical prefixes ("w", "wh", "who") that many people typing send."""
 DESCRIPTION_CHARS = 120
 """Telegram shows about two lines of description under the title; more is cut anyway,
 and mid-word."""
-NO_ANSWER = "No answer found. Tap to see what I know"
+NO_ANSWER = say("en", "chat.inline_none")
 _TOO_OLD = ("query is too old", "query id is invalid")
 """Telegram's refusals of an answer that came after the person typed on: expected."""
 
@@ -71,17 +72,25 @@ async def answer_inline_query(
     query = update.inline_query
     if query is None:
         return
-    matcher = engine.matcher  # one snapshot for ranking and rendering
+    whole = engine.matcher  # one snapshot for ranking and rendering
+    asker = query.from_user.language_code if query.from_user else None
+    language = pick_language(query.query, asker, whole.languages)
+    matcher = whole.in_language(language)
     # A few `match` calls per keystroke (and, after a reload, building the vocabulary
     # once): off the event loop, so other chats are not held up meanwhile.
     entries = await asyncio.to_thread(inline_entries, matcher, query.query, INLINE_RESULTS)
     results = inline_results(matcher.knowledge, entries, links)
     button = None
     if not results:
-        button = InlineQueryResultsButton(text=NO_ANSWER, start_parameter="help")
+        button = InlineQueryResultsButton(
+            text=say(language, "chat.inline_none"), start_parameter="help"
+        )
+    # With one language, results depend on the text alone and are shared; with several,
+    # "isis k" is answered in the asker's language, so the cache must be theirs.
+    personal = len(whole.languages) > 1
     try:
         await query.answer(
-            results, cache_time=INLINE_CACHE_SECONDS, is_personal=False, button=button
+            results, cache_time=INLINE_CACHE_SECONDS, is_personal=personal, button=button
         )
     except BadRequest as exc:
         if not any(reason in exc.message.lower() for reason in _TOO_OLD):

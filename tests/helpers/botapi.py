@@ -636,7 +636,10 @@ class BotApiStandin:
         self.users: dict[int, JSONDict] = {}
         self.messages: dict[tuple[int | str, int], JSONDict] = {}  # current state
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
-        self.descriptions: dict[tuple[str, str], str] = {}  # (kind, language) -> text
+        self.descriptions: dict[tuple[str, str], str] = {}
+        self.user_languages: dict[
+            int, str
+        ] = {}  # user id -> their app's language code  # (kind, language) -> text
         self.webhook: JSONDict | None = None
         self.callback_query_ids: set[str] = set()
         self.inline_query_ids: set[str] = set()
@@ -1099,7 +1102,7 @@ class BotApiStandin:
         user: JSONDict = {"id": user_id, "is_bot": False, "first_name": first_name or "User"}
         if username:
             user["username"] = username
-        user["language_code"] = "en"
+        user["language_code"] = self.user_languages.get(user_id, "en")
         self.users[user_id] = user
         return user
 
