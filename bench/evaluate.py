@@ -38,7 +38,9 @@ SETS = [
         "es_dev",
     )
 ]
-FINALS = [ROOT / "bench" / f"eval_{name}.yaml" for name in ("blind_final3",)]
+FINALS = [
+    ROOT / "bench" / f"eval_{name}.yaml" for name in ("blind_final3", "followups_final", "es_final")
+]
 """Each measured once (see the README); shown only with --final, so that nobody tunes on
 them by looking."""
 

@@ -30,6 +30,10 @@ FLOORS = {
     "eval_followups_dev": (42.5, 73.5, 80.0, 100.0, 100.0, 0.0),
     "eval_followups_check": (36.0, 57.0, 68.5, 100.0, 94.5, 12.5),
     "eval_es_dev": (67.0, 90.5, 97.0, 93.5, 90.5, 4.0),
+    # measured once, at the end of the session that wrote them (see the README)
+    "eval_blind_final3": (57.0, 90.0, 96.0, 90.5, 88.0, 9.0),
+    "eval_followups_final": (29.5, 55.0, 71.0, 100.0, 97.0, 14.0),
+    "eval_es_final": (55.0, 84.0, 93.0, 93.5, 85.5, 9.0),
 }
 
 
