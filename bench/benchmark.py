@@ -68,7 +68,7 @@ def generated_file(folder: Path, count: int, seed: int = 7) -> Path:
     words = sorted(
         {w for e in entries for p in [e["question"], *e["alternates"]] for w in p.split()}
     )
-    out = list(entries)
+    out = [{k: v for k, v in e.items() if k != "translations"} for e in entries]  # English
     for i in range(count - len(entries)):
         base = rng.choice(entries)
         phrasings = [" ".join(rng.sample(words, rng.randint(3, 8))) for _ in range(6)]
