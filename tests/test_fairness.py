@@ -37,8 +37,25 @@ def test_a_budget_is_spent_warned_once_then_dropped_and_refills() -> None:
     ]
     assert budgets.admit("someone else") is Admission.OK
     clock.now += 20  # one message's worth refilled (3 per 60 s)
-    assert budgets.admit("u") is Admission.OK
-    assert budgets.admit("u") is Admission.WARN  # a new episode: told again, once
+    assert budgets.admit("u") is Admission.OK  # still flooding: answered at the refill rate
+    assert budgets.admit("u") is Admission.DROP  # ...but not told again
+    clock.now += 40  # calmed down: the bucket is back to two of three
+    assert [budgets.admit("u") for _ in range(4)] == [
+        *[Admission.OK] * 2,
+        Admission.WARN,  # a new episode: told again, once
+        Admission.DROP,
+    ]
+
+
+def test_a_steady_flood_is_told_to_slow_down_once() -> None:
+    clock = Clock()
+    budgets = Budgets(budget=20, window=60, clock=clock)
+    verdicts = []
+    for _ in range(600):  # ten minutes of one message a second
+        verdicts.append(budgets.admit("flooder"))
+        clock.now += 1
+    assert verdicts.count(Admission.WARN) == 1
+    assert 20 + 190 <= verdicts.count(Admission.OK) <= 20 + 200  # the refill rate
 
 
 def test_refilled_buckets_are_forgotten() -> None:

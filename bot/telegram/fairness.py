@@ -2,7 +2,9 @@
 
 A token bucket per key: `budget` messages at once, refilled at `budget / window` a second.
 A message within budget is handled; the first one beyond it gets one short "slow down"
-(and one log line); the rest are dropped without a word until the bucket refills. Counting
+(and one log line); the rest are dropped without a word. A sender who keeps flooding is
+answered at the refill rate, and told once: the "slow down" is said again only after they
+have calmed down (their bucket back to half full), not at every token that trickles in. Counting
 happens when an update arrives, before it waits for its chat's turn, so a flood is cut off
 at once instead of queueing. No telegram import: the caller says whose update it is.
 """
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 
 PRUNE_EVERY = 1024
 """Admissions between two sweeps of buckets that have refilled (memory stays flat)."""
+CALM = 0.5
+"""A warned sender is warned again only once their bucket is this full again."""
 
 
 class Admission(enum.Enum):
@@ -57,9 +61,10 @@ class Budgets:
         else:
             bucket.tokens = min(self.budget, bucket.tokens + (now - bucket.at) * self.rate)
             bucket.at = now
+        if bucket.tokens >= CALM * self.budget:
+            bucket.warned = False  # they slowed down: a new flood is a new episode
         if bucket.tokens >= 1:
             bucket.tokens -= 1
-            bucket.warned = False
             return Admission.OK
         if bucket.warned:
             return Admission.DROP
