@@ -51,7 +51,7 @@ SPANISH_STOP_WORDS = frozenset(
     vos y ya yo
     decime dime contame cuentame explicame explica sabes sabe sabés sabias puedes podes
     podrias quiero quisiera saber favor hola gracias che oye mira bueno entonces osea
-    articulo noticia realmente exactamente
+    realmente exactamente
     """.split()
 )
 """Spanish words that carry no fact, accents off as the pipeline sees them ("también" ->
@@ -173,7 +173,10 @@ def detect_language(text: str) -> str | None:
     """ "es" or "en" when the message's own words say which, else None (too short or
     only names: then the asker's Telegram language decides)."""
     words = [w.lower() for w in _WORDS.findall(text)]
-    spanish = sum(w in _SPANISH_HINTS for w in words) + 2 * len(_SPANISH_MARKS.findall(text))
+    marks = len(_SPANISH_MARKS.findall(text))
+    if len(words) < 2 and not marks:
+        return None  # "y?" is Spanish "and?" and English "why?": the asker's language decides
+    spanish = sum(w in _SPANISH_HINTS for w in words) + 2 * marks
     english = sum(w in _ENGLISH_HINTS for w in words)
     if spanish > english:
         return "es"
