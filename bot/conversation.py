@@ -9,7 +9,10 @@ matcher always read it (it finds the question inside filler itself). Both front 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from bot.matching import Matcher, MatchResult
 from bot.questions import split_questions
@@ -52,3 +55,30 @@ def take_turn(matcher: Matcher, text: str, previous: str | None = None) -> Turn:
         if result.matched and result.best is not None:
             context = result.best.entry.id
     return Turn(tuple(parts), questions.dropped)
+
+
+@dataclass
+class RecentAnswers:
+    """Each conversation's last answer, in memory, for `max_age` seconds: what one process
+    needs for follow-ups (replicas share theirs through the store instead). Bounded: the
+    oldest conversations are forgotten first."""
+
+    max_age: float
+    limit: int = 100_000
+    clock: Callable[[], float] = time.monotonic
+    _last: OrderedDict[str, tuple[str, float]] = field(default_factory=OrderedDict)
+
+    def remember(self, key: str, entry_id: str) -> None:
+        self._last[key] = (entry_id, self.clock())
+        self._last.move_to_end(key)
+        while len(self._last) > self.limit:
+            self._last.popitem(last=False)
+
+    def recall(self, key: str) -> str | None:
+        found = self._last.get(key)
+        if found is None or self.clock() - found[1] > self.max_age:
+            return None
+        return found[0]
+
+    def clear(self) -> None:
+        self._last.clear()

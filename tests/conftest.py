@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from helpers.botapi import BotApiStandin
 from helpers.postgres import PostgresServer, find_binaries, start_postgres
 from helpers.running import BotUnderTest, bot_settings, serve
 
-from bot.store.sqlite import SQLiteStore
+from bot.telegram.app import handlers_of
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = ROOT / "knowledge"
@@ -114,9 +112,7 @@ async def shared_bot(module_bot: BotUnderTest) -> BotUnderTest:
 
 def forget_conversations(bot: BotUnderTest) -> None:
     """No follow-up context carries over from one test to the next (the same chats)."""
-    assert isinstance(bot.store, SQLiteStore)
-    with closing(sqlite3.connect(bot.store.path)) as conn, conn:
-        conn.execute("DELETE FROM conversation_context")
+    handlers_of(bot.app).forget_conversations()
 
 
 # --- a throwaway PostgreSQL ------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.conversation import take_turn
+from bot.conversation import RecentAnswers, take_turn
 from bot.engine import Engine
 from bot.matching import Matcher, MatchResult, Verdict
 from bot.replies import several_reply, turn_reply
@@ -76,3 +76,16 @@ def test_tell_me_more_keeps_the_topic(matcher: Matcher) -> None:
     assert result.more and result.verdict is Verdict.UNSURE
     assert turn.context_after("isis-k-founders") == "isis-k-founders"
     assert turn_reply(matcher.knowledge, turn).html.startswith("More on this:")
+
+
+def test_recent_answers_expire_and_stay_bounded() -> None:
+    now = [0.0]
+    recent = RecentAnswers(max_age=600, limit=2, clock=lambda: now[0])
+    recent.remember("a", "what-is-isis-k")
+    assert recent.recall("a") == "what-is-isis-k"
+    now[0] += 601
+    assert recent.recall("a") is None  # too old to be what "and when?" refers to
+    recent.remember("a", "x")
+    recent.remember("b", "y")
+    recent.remember("c", "z")
+    assert recent.recall("a") is None and recent.recall("c") == "z"  # oldest forgotten

@@ -22,7 +22,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, 
 from telegram.ext import ContextTypes
 
 from bot.callbacks import Pick, ShowAnswer, ShowTopics, Vote, decode
-from bot.conversation import take_turn
+from bot.conversation import RecentAnswers, take_turn
 from bot.engine import Engine
 from bot.knowledge import Knowledge
 from bot.language import pick_language
@@ -79,6 +79,16 @@ class Handlers:
         default_factory=OrderedDict, init=False, repr=False
     )
     """(chat, question message) -> (the bot's reply, when sent): edits update the reply."""
+    _recent: RecentAnswers = field(init=False, repr=False)
+    """Each conversation's last answer, when this process is the only one (no shared
+    database): kept in memory, which costs no database write per message."""
+
+    def __post_init__(self) -> None:
+        self._recent = RecentAnswers(max_age=self.settings.follow_up_minutes * 60)
+
+    def forget_conversations(self) -> None:
+        """Every conversation starts afresh (tests; a database's rows expire on their own)."""
+        self._recent.clear()
 
     # --- messages ----------------------------------------------------------------------
 
@@ -414,6 +424,8 @@ class Handlers:
 
     async def _recall(self, message: Message, user_id: int) -> str | None:
         """The entry this conversation's last answer was about, if recent enough."""
+        if not self.settings.shared:
+            return self._recent.recall(self._conversation(message, user_id))
         try:
             return await asyncio.to_thread(
                 self.store.recall_context,
@@ -425,6 +437,9 @@ class Handlers:
             return None
 
     async def _remember(self, message: Message, entry_id: str, user_id: int) -> None:
+        if not self.settings.shared:
+            self._recent.remember(self._conversation(message, user_id), entry_id)
+            return
         try:
             await asyncio.to_thread(
                 self.store.remember_context, self._conversation(message, user_id), entry_id
