@@ -81,3 +81,17 @@ async def test_messages_that_are_no_question_get_short_fitting_replies(
         assert "I don't know that one" not in text
         assert len(text) < 200
     shared_bot.api.assert_no_errors()
+
+
+async def test_a_reply_to_an_earlier_answer_follows_up_on_that_answer(
+    shared_bot: BotUnderTest,
+) -> None:
+    """In a group, "and when?" sent as a reply to an answer is about that answer, even
+    when the person asked something else since."""
+    group = {"chat_type": "supergroup", "chat_id": -100778, "user_id": 2041}
+    await shared_bot.ask(f"@{BOT} who founded isis k", **group)
+    founders_reply = shared_bot.api.results("sendMessage")[-1]["message_id"]
+    await shared_bot.ask(f"@{BOT} how many people died in the attack", **group)
+    then = await shared_bot.ask("and when?", reply_to_message_id=founders_reply, **group)
+    assert is_answer(shared_bot, then["text"], "isis-k-founded-when")
+    shared_bot.api.assert_no_errors()

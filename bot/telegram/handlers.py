@@ -79,6 +79,11 @@ class Handlers:
         default_factory=OrderedDict, init=False, repr=False
     )
     """(chat, question message) -> (the bot's reply, when sent): edits update the reply."""
+    _answers: OrderedDict[tuple[int, int], str] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
+    """(chat, the bot's reply) -> the entry it answered: replying to an answer continues
+    that answer's thread, whatever was asked since."""
     _recent: RecentAnswers = field(init=False, repr=False)
     """Each conversation's last answer, when this process is the only one (no shared
     database): kept in memory, which costs no database write per message."""
@@ -374,12 +379,13 @@ class Handlers:
         user_id = user.id if user else 0
         code = pick_language(question, user.language_code if user else None, whole.languages)
         matcher = whole.in_language(code)
-        previous = await self._recall(message, user_id)
+        previous = self._replied_to(message) or await self._recall(message, user_id)
         turn = take_turn(matcher, question, previous)
         first_in_language = previous is None and code != whole.knowledge.language
         reply = turn_reply(matcher.knowledge, turn, self._links(context), note=first_in_language)
         try:
-            await self._reply_or_edit(message, reply)
+            answered = turn.context_after(None)
+            await self._reply_or_edit(message, reply, answered)
         finally:  # logged after the reply: a process killed before it logs nothing, and
             # the replica that takes its claim over logs the question once
             after = turn.context_after(previous)
@@ -389,8 +395,11 @@ class Handlers:
                 if result.verdict in {Verdict.NONE, Verdict.UNSURE} and result.context is None:
                     await self._record_unanswered(result, message.chat.type)
 
-    async def _reply_or_edit(self, message: Message, reply: Reply) -> None:
-        """Send `reply`, or, for an edited question whose reply is recent, edit that."""
+    async def _reply_or_edit(
+        self, message: Message, reply: Reply, answered: str | None = None
+    ) -> None:
+        """Send `reply`, or, for an edited question whose reply is recent, edit that.
+        `answered`: the entry the reply answers, for follow-ups sent as replies to it."""
         key = (message.chat.id, message.message_id)
         earlier = self._replies.get(key)
         if message.edit_date is not None and earlier and time.time() - earlier[1] < EDIT_WINDOW:
@@ -411,6 +420,10 @@ class Handlers:
         self._replies.move_to_end(key)
         while len(self._replies) > REMEMBERED_REPLIES:
             self._replies.popitem(last=False)
+        if answered is not None:
+            self._answers[(message.chat.id, sent.message_id)] = answered
+            while len(self._answers) > REMEMBERED_REPLIES:
+                self._answers.popitem(last=False)
 
     def _conversation(self, message: Message, user_id: int) -> str:
         """Whose follow-ups these are: the chat in private; in a group, one person in one
@@ -421,6 +434,14 @@ class Handlers:
         else:
             raw = f"chat:{message.chat.id}:user:{user_id}:thread:{message.message_thread_id or 0}"
         return hmac.new(self.settings.ballot_key, raw.encode(), "sha256").hexdigest()[:32]
+
+    def _replied_to(self, message: Message) -> str | None:
+        """The entry of the answer this message replies to, if it replies to one: in a
+        group, "and when?" sent as a reply to an answer is about that answer."""
+        target = message.reply_to_message
+        if target is None:
+            return None
+        return self._answers.get((message.chat.id, target.message_id))
 
     async def _recall(self, message: Message, user_id: int) -> str | None:
         """The entry this conversation's last answer was about, if recent enough."""
