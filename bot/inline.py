@@ -21,11 +21,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.knowledge import Entry, Knowledge
+from bot.language import Language
 from bot.matching import Matcher, MatchResult, Verdict
 from bot.replies import example_entries
 from bot.smalltalk import detect_small_talk
-from bot.text import STOP_WORDS, plain, stem, tokens
-from bot.wordlist import is_common_word
+from bot.text import plain, tokens
 
 INLINE_LIMIT = 5
 """Results offered by default: a phone shows about five without scrolling."""
@@ -61,6 +61,8 @@ class _Vocabulary:
     stem of every word as typed (so the "k" of "isis k" counts for "k…" too)."""
     text_count: dict[str, int]
     """Stem -> uses in answers, quotes and the article: words nobody has asked with yet."""
+    language: Language
+    """The knowledge's language: its stop words, stems and everyday words."""
 
     def key_of(self, surface: str) -> str:
         """Where `surface`'s phrasings are listed in `postings`."""
@@ -79,7 +81,9 @@ class _Vocabulary:
             at += 1
 
 
-_cache: tuple[Knowledge, _Vocabulary] | None = None
+_cache: dict[str, tuple[Knowledge, _Vocabulary]] = {}
+"""Per language: the snapshot served and its vocabulary (English and Spanish queries
+alternate; one slot would rebuild a vocabulary at every switch)."""
 
 
 def inline_entries(matcher: Matcher, text: str, limit: int = INLINE_LIMIT) -> list[Entry]:
@@ -98,7 +102,8 @@ def inline_entries(matcher: Matcher, text: str, limit: int = INLINE_LIMIT) -> li
     partial = _PARTIAL.search(text)  # no space after the last word yet: unfinished
     word = partial[1] if partial else ""
     before = text[: partial.start()] if partial else ""
-    little = bool(word) and _starts_stop_word(word)  # "doe…" may be "does"
+    language = knowledge.lexicon.language
+    little = bool(word) and _starts_stop_word(word, language)  # "doe…" may be "does"
     only_little = little and not vocabulary.completes(word)
     if len(stripped) < MIN_CHARS or not matcher.query_tokens(before if only_little else stripped):
         entries = example_entries(knowledge, limit)
@@ -208,10 +213,13 @@ def _plausible(result: MatchResult, vocabulary: _Vocabulary) -> list[tuple[Entry
     if result.verdict is Verdict.SMALL_TALK or result.best is None or result.gap is not None:
         return []
     if result.verdict is Verdict.NONE:
+        language = vocabulary.language
         foreign = [
             w
             for w in plain(result.question).split()
-            if w not in STOP_WORDS and w not in vocabulary.token_of and is_common_word(w)
+            if w not in language.stop_words
+            and w not in vocabulary.token_of
+            and language.is_common(w)
         ]
         if foreign:
             return []
@@ -223,18 +231,18 @@ def _plausible(result: MatchResult, vocabulary: _Vocabulary) -> list[tuple[Entry
 def _vocabulary(knowledge: Knowledge) -> _Vocabulary:
     """The vocabulary of `knowledge`, cached for the snapshot being served (a reload
     brings a new `Knowledge`, whose vocabulary the next query builds, once)."""
-    global _cache
-    cached = _cache
+    cached = _cache.get(knowledge.language)
     if cached is not None and cached[0] is knowledge:
         return cached[1]
     vocabulary = _build_vocabulary(knowledge)
-    _cache = (knowledge, vocabulary)
+    _cache[knowledge.language] = (knowledge, vocabulary)
     return vocabulary
 
 
 def _build_vocabulary(knowledge: Knowledge) -> _Vocabulary:
     """Count the knowledge's words: by phrasing (what people ask), and in its texts."""
     lexicon = knowledge.lexicon
+    language = lexicon.language
     token_of: dict[str, str] = {}
     uses: dict[str, int] = {}
     postings: dict[str, list[int]] = {}
@@ -251,9 +259,9 @@ def _build_vocabulary(knowledge: Knowledge) -> _Vocabulary:
                 runs[run] = runs.get(run, 0) + 1
                 if asked is not None and lexicon.phrases.get(run):
                     postings.setdefault(" ".join(run), []).append(asked)
-        found = [w for w in typed if w not in STOP_WORDS]
+        found = [w for w in typed if w not in language.stop_words]
         for word in found:
-            token_of.setdefault(word, stem(word))
+            token_of.setdefault(word, language.stem(word))
             uses[word] = uses.get(word, 0) + 1
         return found
 
@@ -280,10 +288,10 @@ def _build_vocabulary(knowledge: Knowledge) -> _Vocabulary:
             phrase = " ".join(seq)
             token_of[phrase] = read_as[0]
             uses[phrase] = runs.get(seq, 0)
-    return _Vocabulary(sorted(token_of), token_of, uses, postings, phrasings, text_count)
+    return _Vocabulary(sorted(token_of), token_of, uses, postings, phrasings, text_count, language)
 
 
-def _starts_stop_word(prefix: str) -> bool:
+def _starts_stop_word(prefix: str, language: Language) -> bool:
     """Whether `prefix` may be the start of a word that carries no fact ("doe", "abo")."""
     low = prefix.lower()
-    return any(word.startswith(low) for word in STOP_WORDS)
+    return any(word.startswith(low) for word in language.stop_words)

@@ -380,21 +380,15 @@ def _check_translations(
                     "(see knowledge/README.md)",
                 )
                 continue
-            where = line_of(lines, ("entries", i, "translations", code))
-            if translation.answer.strip() == entry.answer.strip():
-                yield Problem(
-                    name,
-                    where,
-                    f"entry '{entry.id}': the {LANGUAGES[code].name} answer is the English one",
-                    f"write the answer in {LANGUAGES[code].name}",
-                )
-            if translation.question.strip() == entry.question.strip():
-                yield Problem(
-                    name,
-                    where,
-                    f"entry '{entry.id}': the {LANGUAGES[code].name} question is the English one",
-                    f"write the question in {LANGUAGES[code].name}",
-                )
+            where, language = line_of(lines, ("entries", i, "translations", code)), LANGUAGES[code]
+            for part in ("question", "answer"):
+                if getattr(translation, part).strip() == getattr(entry, part).strip():
+                    yield Problem(
+                        name,
+                        where,
+                        f"entry '{entry.id}': the {language.name} {part} is the English one",
+                        f"write the {part} in {language.name}",
+                    )
         for code in set(entry.translations) - set(languages):
             yield Problem(
                 name,

@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.backends import Backend
 from helpers.botapi import BotApiStandin
 from helpers.postgres import PostgresServer, find_binaries, start_postgres
 from helpers.running import BotUnderTest, bot_settings, serve
 
+from bot.store import Store
 from bot.telegram.app import handlers_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,3 +133,22 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+# --- the store on both back ends ------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """A fresh SQLite file, then a fresh PostgreSQL database: a test runs on each."""
+    if request.param == "sqlite":
+        return Backend("sqlite", str(tmp_path / "data" / "bot.sqlite3"))
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return Backend("postgres", server.fresh_database())
+
+
+@pytest.fixture
+def store(backend: Backend) -> Iterator[Store]:
+    """A store opened on the module's `backend`."""
+    with backend.open() as opened:
+        yield opened

@@ -15,6 +15,7 @@ from helpers.running import BotUnderTest
 from bot.engine import Engine
 from bot.errors import KnowledgeError
 from bot.evaluation import load_cases
+from bot.inline import inline_entries
 from bot.knowledge import load_knowledge
 from bot.language import SPANISH, detect_language, pick_language
 from bot.lexicon import lexicon_path_for, load_language_lexicon
@@ -188,3 +189,9 @@ def test_ask_json_reports_the_language_and_lang_forces_one() -> None:
     assert ask("ezequiel kopel")["language"] == "en"  # names only: the default
     forced = ask("--lang", "es", "ezequiel kopel")
     assert forced["language"] == "es" and "periodista" in str(forced["answer"])
+
+
+def test_inline_typing_in_spanish_narrows_with_spanish_words(engine: Engine) -> None:
+    spanish = engine.matcher.in_language("es")
+    assert "attack-claimed-by" in [e.id for e in inline_entries(spanish, "quien rei")]
+    assert "attack-death-toll" in [e.id for e in inline_entries(spanish, "cuantos mu")]

@@ -11,15 +11,14 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from helpers.backends import Backend
 from helpers.postgres import PostgresServer
 
 from bot.store import (
@@ -30,57 +29,16 @@ from bot.store import (
     SCHEMA_VERSION,
     UPDATE_MEMORY,
     SendRates,
-    SQLiteStore,
     Store,
 )
-from bot.store.postgres import PostgresStore
 
-KEY = b"test-vote-key-0123456789"
 T0 = datetime(2024, 9, 20, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-@dataclass
-class Backend:
-    """One database and how to open it: `open()` makes a new Store object on it each time
-    (a restart, or another replica); `raw` reads it as someone holding only the database."""
-
-    name: str
-    spec: str
-    """The SQLite file's path, or the PostgreSQL URL: what a child process opens."""
-
-    def open(self, **options: Any) -> Store:
-        options.setdefault("vote_key", KEY)
-        if self.name == "sqlite":
-            return SQLiteStore(Path(self.spec), **options)
-        return PostgresStore(self.spec, **options)
-
-    def raw(self, sql: str) -> list[tuple[Any, ...]]:
-        if self.name == "sqlite":
-            with closing(__import__("sqlite3").connect(self.spec)) as conn:
-                return list(conn.execute(sql).fetchall())
-        with psycopg.connect(self.spec) as conn:
-            return list(conn.execute(sql.encode()).fetchall())
-
-    def columns(self, table: str) -> set[str]:
-        if self.name == "sqlite":
-            return {row[1] for row in self.raw(f"PRAGMA table_info({table})")}
-        query = f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}'"
-        return {row[0] for row in self.raw(query)}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "sqlite":
-        return Backend("sqlite", str(tmp_path / "data" / "bot.sqlite3"))
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return Backend("postgres", server.fresh_database())
-
-
 @pytest.fixture
-def store(backend: Backend) -> Iterator[Store]:
-    with backend.open() as opened:
-        yield opened
+def backend(any_backend: Backend) -> Backend:
+    return any_backend
 
 
 @pytest.fixture
@@ -642,25 +600,19 @@ def test_a_lifted_overall_limit_never_waits(backend: Backend) -> None:
 # --- schema --------------------------------------------------------------------------------
 
 
-def schema_version(backend: Backend) -> int:
-    query = "PRAGMA user_version" if backend.name == "sqlite" else "SELECT version FROM bot_schema"
-    ((version,),) = backend.raw(query)
-    return int(version)
-
-
 def test_an_empty_database_is_migrated_once_and_reopens_unchanged(backend: Backend) -> None:
     with backend.open() as store:
         store.record_unanswered("kept?", score=1, chat_type="cli", when=T0)
         store.vote("e", message_key="1:1", voter="a", up=True, update_id=1)
         store.claim_update(5)
         store.publish_knowledge("fp", FILES)
-    assert schema_version(backend) == SCHEMA_VERSION
+    assert backend.schema_version() == SCHEMA_VERSION
     with backend.open() as again, backend.open() as third:  # nothing runs twice
         assert again.count_unanswered() == 1 and again.votes()["e"].up == 1
         assert not third.claim_update(5)
         latest = third.latest_knowledge()
         assert latest is not None and latest.fingerprint == "fp"
-    assert schema_version(backend) == SCHEMA_VERSION
+    assert backend.schema_version() == SCHEMA_VERSION
 
 
 def test_replicas_starting_together_migrate_once(backend: Backend) -> None:
@@ -673,7 +625,7 @@ def test_replicas_starting_together_migrate_once(backend: Backend) -> None:
 
     run_threads(open_one, [() for _ in range(4)])
     try:
-        assert len(opened) == 4 and schema_version(backend) == SCHEMA_VERSION
+        assert len(opened) == 4 and backend.schema_version() == SCHEMA_VERSION
     finally:
         for store in opened:
             store.close()

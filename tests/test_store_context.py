@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
-from helpers.postgres import PostgresServer
+from helpers.backends import Backend
 
-from bot.store import SCHEMA_VERSION, SQLiteStore, Store
+from bot.store import SCHEMA_VERSION, Store
 from bot.store.base import CONTEXT_MEMORY, CONTEXT_PRUNE_BATCH
 from bot.store.migrations import POSTGRES_STEPS, SQLITE_STEPS
-from bot.store.postgres import PostgresStore
 
-KEY = b"test-vote-key-0123456789"
 T0 = datetime(2024, 9, 20, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 SECOND = timedelta(seconds=1)
@@ -32,58 +27,17 @@ PREVIOUS_VERSION = 5
 """The schema version before conversation context had a table."""
 
 
-@dataclass
-class Backend:
-    """One database: `open()` makes a new Store on it each time (a restart, or another
-    replica); `raw` reads or writes it directly, as someone holding only the database."""
-
-    name: str
-    spec: str
-    """The SQLite file's path, or the PostgreSQL URL."""
-
-    def open(self) -> Store:
-        if self.name == "sqlite":
-            return SQLiteStore(Path(self.spec), vote_key=KEY)
-        return PostgresStore(self.spec, vote_key=KEY)
-
-    def raw(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        if self.name == "sqlite":
-            with closing(sqlite3.connect(self.spec)) as conn:
-                rows = list(conn.execute(sql.replace("%s", "?"), params).fetchall())
-                conn.commit()
-                return rows
-        with psycopg.connect(self.spec) as conn:
-            cursor = conn.execute(sql.encode(), params)
-            return list(cursor.fetchall()) if cursor.description else []
-
-    def columns(self, table: str) -> set[str]:
-        if self.name == "sqlite":
-            return {row[1] for row in self.raw(f"PRAGMA table_info({table})")}
-        query = "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
-        return {row[0] for row in self.raw(query, (table,))}
-
-    def schema_version(self) -> int:
-        query = "PRAGMA user_version" if self.name == "sqlite" else "SELECT version FROM bot_schema"
-        ((version,),) = self.raw(query)
-        return int(version)
+class ContextBackend(Backend):
+    """A back end that can also count the context table's rows."""
 
     def context_rows(self) -> int:
         ((count,),) = self.raw("SELECT count(*) FROM conversation_context")
         return int(count)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    if request.param == "sqlite":
-        return Backend("sqlite", str(tmp_path / "data" / "bot.sqlite3"))
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return Backend("postgres", server.fresh_database())
-
-
 @pytest.fixture
-def store(backend: Backend) -> Iterator[Store]:
-    with backend.open() as opened:
-        yield opened
+def backend(any_backend: Backend) -> ContextBackend:
+    return ContextBackend(any_backend.name, any_backend.spec)
 
 
 # --- remember, recall, forget --------------------------------------------------------------

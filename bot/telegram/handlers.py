@@ -24,7 +24,7 @@ from telegram.ext import ContextTypes
 from bot.callbacks import Pick, ShowAnswer, ShowTopics, Vote, decode
 from bot.conversation import RecentAnswers, take_turn
 from bot.engine import Engine
-from bot.knowledge import Knowledge
+from bot.knowledge import Entry, Knowledge
 from bot.language import pick_language
 from bot.maintainers import build_report
 from bot.matching import MatchResult, Verdict
@@ -223,16 +223,10 @@ class Handlers:
 
     async def show_answer(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A suggested, related or example question: send its answer (no quote)."""
-        query = update.callback_query
-        action = decode(query.data) if query else None
-        if query is None or not isinstance(action, ShowAnswer):
-            await self.unknown_button(update, context)  # e.g. no data at all: still answered
+        chosen = await self._chosen(update, context, ShowAnswer)
+        if chosen is None:
             return
-        knowledge = self._knowledge(query.from_user)
-        entry = knowledge.entry(action.entry_id)
-        if entry is None:
-            await _answer(query, say(knowledge.language, "chat.gone"), alert=True)
-            return
+        query, knowledge, entry = chosen
         await _answer(query)
         if isinstance(query.message, Message):
             reply = answer_reply(knowledge, entry, self._links(context))
@@ -249,16 +243,10 @@ class Handlers:
         The first press (on any replica) edits the message into the answer and its
         keyboard; any other press on the same message only gets a short toast, so three
         taps in a group post one answer, not three."""
-        query = update.callback_query
-        action = decode(query.data) if query else None
-        if query is None or not isinstance(action, Pick):
-            await self.unknown_button(update, context)
+        chosen = await self._chosen(update, context, Pick)
+        if chosen is None:
             return
-        knowledge = self._knowledge(query.from_user)
-        entry = knowledge.entry(action.entry_id)
-        if entry is None:
-            await _answer(query, say(knowledge.language, "chat.gone"), alert=True)
-            return
+        query, knowledge, entry = chosen
         message = query.message
         if not isinstance(message, Message):  # too old for Telegram to say which message
             await _answer(query)
@@ -280,6 +268,27 @@ class Handlers:
             log.info("Could not edit a did-you-mean message (%s); sending anew", exc.message)
             await self._send(message, reply, quote=False)
         await self._remember(message, entry.id, query.from_user.id)
+
+    async def _chosen(
+        self,
+        update: Update,
+        context: ContextTypes.DEFAULT_TYPE,
+        kind: type[ShowAnswer] | type[Pick],
+    ) -> tuple[CallbackQuery, Knowledge, Entry] | None:
+        """The entry a question button names, in the presser's language; None when the
+        press is already dealt with (odd data: answered and ignored; an entry that is
+        gone: an alert)."""
+        query = update.callback_query
+        action = decode(query.data) if query else None
+        if query is None or not isinstance(action, kind):
+            await self.unknown_button(update, context)  # e.g. no data at all: still answered
+            return None
+        knowledge = self._knowledge(query.from_user)
+        entry = knowledge.entry(action.entry_id)
+        if entry is None:
+            await _answer(query, say(knowledge.language, "chat.gone"), alert=True)
+            return None
+        return query, knowledge, entry
 
     async def show_topics(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """◀ / ▶ on the topics list: edit the message to show that page."""
