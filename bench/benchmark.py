@@ -61,7 +61,8 @@ def summary(samples: list[float]) -> tuple[float, float]:
 
 def generated_file(folder: Path, count: int, seed: int = 7) -> Path:
     """A Q&A file of `count` entries: the shipped ones, then recombinations of their words."""
-    shutil.copy(ROOT / "knowledge" / "article.md", folder / "article.md")
+    for name in ("article.md", "lexicon.yaml", "calibration.yaml"):  # English only
+        shutil.copy(ROOT / "knowledge" / name, folder / name)
     shipped = yaml.safe_load((ROOT / "knowledge" / "qa.yaml").read_text(encoding="utf-8"))
     entries = shipped["entries"]
     rng = random.Random(seed)

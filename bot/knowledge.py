@@ -34,6 +34,7 @@ from bot.lexicon import (
     load_language_lexicon,
     load_lexicon,
 )
+from bot.pacing import give_way
 from bot.textfile import read_text
 from bot.validation import describe
 from bot.yamlfile import line_of, parse_yaml
@@ -368,6 +369,7 @@ def _check_translations(
     """Every entry in every declared language, and really translated (not the English
     copied over); a translation for an undeclared language is pointed out too."""
     for i, entry in entries.items():
+        give_way()
         at = line_of(lines, ("entries", i, "id"))
         for code in languages:
             translation = entry.translations.get(code)
@@ -403,6 +405,7 @@ def _translated(knowledge: Knowledge, code: str, lexicon: Lexicon) -> Knowledge:
     article's own quotes, their lexicon. Gaps are English phrasings, so they stay out."""
     entries = []
     for entry in knowledge.entries:
+        give_way()
         t = entry.translations[code]
         entries.append(
             entry.model_copy(
@@ -458,6 +461,7 @@ def _validate_entries(
         problems.append(Problem(name, lines.get(("entries",)), what, fix))
     valid: dict[int, Entry] = {}
     for i, raw in enumerate(raw_entries):
+        give_way()
         try:
             valid[i] = Entry.model_validate(raw)
         except ValidationError as exc:
@@ -490,6 +494,7 @@ def _check_entries(
         return line_of(lines, ("entries", i, *loc))
 
     for i, entry in entries.items():
+        give_way()
         if entry.id in seen_ids:
             problems.append(
                 Problem(
@@ -563,6 +568,7 @@ def _validate_gaps(
         return []
     valid = []
     for i, raw in enumerate(raw_gaps):
+        give_way()
         try:
             valid.append(Gap.model_validate(raw))
         except ValidationError as exc:
@@ -584,6 +590,7 @@ def _check_gaps(
     ids = {e.id for e in entries.values()}
     owner = {normalise_text(p).casefold(): e.id for e in entries.values() for p in e.phrasings}
     for i, gap in enumerate(gaps):
+        give_way()
         if gap.id in ids:
             problems.append(
                 Problem(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.decision import calibration_path_for
-from bot.engine import Engine, ReloadOutcome
+from bot.engine import Engine, ReloadOutcome, sharing_the_interpreter
 from bot.errors import KnowledgeError, Problem
 from bot.knowledge import Knowledge, article_path_for, load_knowledge
 from bot.language import LANGUAGES
@@ -143,7 +143,8 @@ def follow_latest(engine: Engine, store: Store) -> Followed:
     if latest is None or (engine.version is not None and latest.version <= engine.version):
         return Followed(ReloadOutcome(False, served, version=engine.version), engine.version)
     try:
-        knowledge = check_published(latest)
+        with sharing_the_interpreter():
+            knowledge = check_published(latest)
     except KnowledgeError as exc:
         engine.last_problems = tuple(exc.problems)
         first = store.claim_once(f"knowledge-refused:{latest.version}")
@@ -155,7 +156,8 @@ def publish_local(engine: Engine, store: Store) -> ReloadOutcome:
     """An admin's /reload on a replica: publish the files it sees and serve them here at
     once (the other replicas follow the notice); a bad file changes nothing anywhere."""
     try:
-        published = publish_files(store, engine.qa_path)
+        with sharing_the_interpreter():
+            published = publish_files(store, engine.qa_path)
     except KnowledgeError as exc:
         engine.last_problems = tuple(exc.problems)
         return ReloadOutcome(False, len(engine.knowledge.entries), engine.last_problems)

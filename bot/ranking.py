@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
 from bot.knowledge import Knowledge
+from bot.pacing import give_way
 from bot.text import plain, tokens, words
 
 PHRASING_WEIGHT = 0.8
@@ -231,6 +232,7 @@ def build_index(knowledge: Knowledge) -> SearchIndex:
     actor_stems = {stem(a) for a in knowledge.lexicon.actors}
 
     def add(phrasings: tuple[str, ...], extra: set[str]) -> None:
+        give_way()
         doc = len(doc_tokens)
         starts.append(len(phrasing_tokens))
         everything = set(extra)
@@ -315,6 +317,7 @@ def _gives(answer: str) -> frozenset[str]:
 def _postings(token_sets: list[set[str]]) -> dict[str, Ints]:
     lists: dict[str, list[int]] = {}
     for i, toks in enumerate(token_sets):
+        give_way()
         for t in toks:
             lists.setdefault(t, []).append(i)
     return {t: np.asarray(ids, np.int32) for t, ids in lists.items()}

@@ -7,15 +7,50 @@ graph but explodes when constructed and validated.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bot.errors import KnowledgeError, Problem
+from bot.pacing import give_way
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's parser when PyYAML has it (ten times faster on big files), else pure Python."""
+_preemptible: ContextVar[bool] = ContextVar("preemptible", default=False)
+
+
+class _PoliteLoader(yaml.SafeLoader):
+    """PyYAML's pure-Python loader, giving way (`bot.pacing`) at every node it builds."""
+
+    def check_printable(self, data: str) -> None:
+        step = 1 << 16  # one regular expression over a big file holds the interpreter
+        for start in range(0, len(data), step):
+            give_way()
+            super().check_printable(data[start : start + step])
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        give_way()
+        return super().compose_node(parent, index)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        give_way()
+        return super().construct_object(node, deep)
+
+
+@contextmanager
+def preemptible_parsing() -> Iterator[None]:
+    """Parse with PyYAML's pure-Python parser inside this block: slower, but it lets other
+    threads run every few milliseconds, where libyaml holds the interpreter for the whole
+    file (a second and more on a big one) and would stall a bot answering meanwhile."""
+    token = _preemptible.set(True)
+    try:
+        yield
+    finally:
+        _preemptible.reset(token)
 
 
 def parse_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
@@ -25,13 +60,15 @@ def parse_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     small as a node graph but explodes when constructed and validated.
     """
     name = str(path)
-    loader = _Loader(text)
+    loader = (_PoliteLoader if _preemptible.get() else _Loader)(text)
     try:
         node = loader.get_single_node()
         lines: dict[tuple[Any, ...], int] = {}
         if node is not None:
             _record_lines(node, (), lines, set())
         data = loader.construct_document(node) if node is not None else None
+        if node is not None and isinstance(loader, _PoliteLoader):
+            _dismantle(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -59,6 +96,22 @@ def parse_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     return data, lines
 
 
+def _dismantle(root: yaml.Node) -> None:
+    """Free a node graph a few nodes at a time: dropped whole, a big file's graph is freed
+    in one go that holds the interpreter for a tenth of a second."""
+    stack: list[Any] = [root]
+    while stack:
+        give_way()
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += (key, value)
+            node.value = []
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+            node.value = []
+
+
 class _AliasFound(Exception):
     def __init__(self, line: int) -> None:
         self.line = line
@@ -81,6 +134,7 @@ def _record_lines(
     node: yaml.Node, path: tuple[Any, ...], lines: dict, seen: set[int], line: int = 1
 ) -> None:
     """Record where each part is; a node met twice is an alias (nodes are shared)."""
+    give_way()
     if id(node) in seen:
         raise _AliasFound(line)
     seen.add(id(node))

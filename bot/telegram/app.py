@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import uuid
@@ -47,6 +48,7 @@ from bot.errors import KnowledgeError
 from bot.knowledge import Knowledge, load_knowledge
 from bot.logs import configure_logging, one_line_telegram_errors
 from bot.messages import say
+from bot.pacing import watched_event_loop
 from bot.publishing import follow_latest, start_engine
 from bot.replies import bot_description, bot_short_description, fit_plain
 from bot.settings import Settings
@@ -411,14 +413,21 @@ async def report_reload(app: AppType, outcome: ReloadOutcome) -> None:
 
 def start_serving(settings: Settings, store: Store) -> Engine:
     """The engine at start: the knowledge files; with a shared database the newest
-    published version (the files, published, when there is none yet)."""
+    published version (the files, published, when there is none yet).
+
+    Everything built so far lives as long as the process: frozen (`gc.freeze`), the
+    cyclic collector never walks it again, which on a big file would hold up answers."""
     if not settings.shared:
-        return Engine(settings.qa_file)
-    engine, refused = start_engine(settings.qa_file, store)
-    for problem in refused:  # the follower tells the admins, once for all replicas
-        log.error("Published knowledge refused, serving %s instead: %s", settings.qa_file, problem)
-    if engine.version is not None:
-        log.info("Serving published knowledge version %d", engine.version)
+        engine = Engine(settings.qa_file)
+    else:
+        engine, refused = start_engine(settings.qa_file, store)
+        for problem in refused:  # the follower tells the admins, once for all replicas
+            log.error(
+                "Published knowledge refused, serving %s instead: %s", settings.qa_file, problem
+            )
+        if engine.version is not None:
+            log.info("Serving published knowledge version %d", engine.version)
+    gc.freeze()
     return engine
 
 
@@ -488,7 +497,8 @@ def run(settings: Settings, *, webhook: bool = False) -> int:
     )
     try:
         serve = serve_webhook if webhook else serve_polling
-        return asyncio.run(serve(app, settings))
+        with asyncio.Runner(loop_factory=watched_event_loop) as runner:
+            return runner.run(serve(app, settings))
     except InvalidToken:
         log.error("Telegram refused TELEGRAM_BOT_TOKEN: check it with @BotFather")
         return 2
