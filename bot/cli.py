@@ -305,31 +305,40 @@ def cmd_coverage(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def print_report(settings: Settings, *, as_json: bool = False, limit: int | None = 20) -> int:
-    """`python -m bot report`: a table in the terminal, or one JSON object with `--json`."""
-    from bot.maintainers import Report, read_report
+    """`python -m bot report`: a table in the terminal, or one JSON object with `--json`.
+    With DATABASE_URL, the shared database every replica records into."""
+    from bot.maintainers import REPORT_VOTE_KEY, Report, build_report, read_report
+    from bot.store import open_store
 
-    path = settings.database_path
-    engine = _engine_or_none(settings) if path.exists() else None
-    report = read_report(
-        path,
-        engine,
-        limit,
-        max_rows=settings.unanswered_max_rows,
-        retention_days=settings.unanswered_retention_days,
-    )
+    if settings.shared:
+        where = "the shared database (DATABASE_URL)"
+        engine = _engine_or_none(settings)
+        with open_store(settings, vote_key=REPORT_VOTE_KEY) as store:
+            shared = build_report(store, engine, limit)
+        report = shared if shared.unanswered_total or shared.votes else None
+    else:
+        path = settings.database_path
+        where = str(path)
+        report = read_report(
+            path,
+            _engine_or_none(settings) if path.exists() else None,
+            limit,
+            max_rows=settings.unanswered_max_rows,
+            retention_days=settings.unanswered_retention_days,
+        )
     if report is None:
-        message = f"No questions recorded yet (database: {path})."
+        message = f"No questions recorded yet (database: {where})."
         if as_json:  # keep stdout valid JSON for scripts; the note goes to stderr
-            print(json.dumps({"database": str(path), **Report(0, 0, (), ()).to_json()}))
+            print(json.dumps({"database": where, **Report(0, 0, (), ()).to_json()}))
             print(message, file=sys.stderr)
         else:
             print(message)
         return EXIT_OK
     if as_json:
-        data = {"database": str(path), **report.to_json()}
+        data = {"database": where, **report.to_json()}
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        print("\n".join(report_lines(report, path)))
+        print("\n".join(report_lines(report, where)))
     return EXIT_OK
 
 
@@ -346,12 +355,12 @@ def _engine_or_none(settings: Settings) -> Engine | None:
         return None
 
 
-def report_lines(report: Report, path: Path) -> list[str]:
+def report_lines(report: Report, where: str) -> list[str]:
     """The terminal report: unanswered groups, then votes per entry."""
     shown = len(report.groups)
     lines = [
         f"Unanswered questions: {report.unanswered_total} recorded in {report.groups_total} "
-        f"group(s), showing {shown} (database: {path})."
+        f"group(s), showing {shown} (database: {where})."
     ]
     if report.groups:
         lines += ["", f"{'Count':>5}  {'Last asked':<10}  {'Question':<50}  Closest entry (score)"]

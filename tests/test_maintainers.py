@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers.postgres import PostgresServer
+from pydantic import SecretStr
 
 from bot.cli import print_coverage, print_report
 from bot.coverage import coverage, uncovered_sentences
@@ -20,6 +22,7 @@ from bot.maintainers import (
 )
 from bot.settings import Settings
 from bot.store import SQLiteStore, Store, UnansweredQuestion
+from bot.store.postgres import PostgresStore
 
 T0 = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0)
 """Recent enough that the unanswered log's retention (90 days by default) keeps it."""
@@ -307,3 +310,24 @@ def test_coverage_of_the_shipped_knowledge(tmp_path: Path) -> None:
     assert result.total > 20
     assert result.covered + len(result.uncovered) == result.total
     assert all(s.paragraph >= 1 for s in result.uncovered)
+
+
+def test_report_with_a_shared_database_reads_what_every_replica_recorded(
+    settings: Settings, postgres_server: PostgresServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = postgres_server.fresh_database()
+    shared = settings.model_copy(update={"database_url": SecretStr(url)})
+    assert print_report(shared, as_json=False, limit=20) == 0
+    assert "No questions recorded yet (database: the shared database" in capsys.readouterr().out
+    for replica in range(2):  # two replicas, one database
+        with PostgresStore(url, vote_key=b"bot key") as store:
+            store.record_unanswered(
+                "When will the bridge reopen?", score=40, chat_type="private", when=T0
+            )
+            store.vote("cattle", message_key="1:1", voter=f"user-{replica}", up=False)
+    assert print_report(shared, as_json=True, limit=20) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["database"] == "the shared database (DATABASE_URL)"
+    assert data["unanswered"][0]["count"] == 2
+    assert data["votes"][0]["down"] == 2
+    assert not settings.database_path.exists(), "the SQLite file is neither read nor made"
