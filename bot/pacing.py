@@ -58,6 +58,11 @@ class _WatchedSelector(selectors.DefaultSelector):
         finally:
             DEMAND.busy = True
 
+    def close(self) -> None:
+        """The loop is gone: nothing is waiting for the interpreter on its behalf."""
+        super().close()
+        DEMAND.busy = False
+
 
 class _CountingPool(ThreadPoolExecutor):
     """The loop's default thread pool (`asyncio.to_thread`), counting the jobs it runs."""

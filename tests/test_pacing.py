@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import chargrams, pacing
+from bot import chargrams, pacing, yamlfile
 from bot.chargrams import CharGramIndex, grams
 from bot.engine import Engine, sharing_the_interpreter
 from bot.errors import KnowledgeError
@@ -120,14 +120,21 @@ def test_the_watched_loop_is_busy_running_callbacks_and_idle_waiting() -> None:
     with asyncio.Runner(loop_factory=pacing.watched_event_loop) as runner:
         runner.run(main())
     assert seen == {"in a callback": True, "while waiting": False}
+    assert not pacing.DEMAND.busy, "a closed loop leaves later rebuilds at full speed"
 
 
-def test_pure_python_parsing_gives_the_same_data_lines_and_errors(tmp_path: Path) -> None:
+def test_pure_python_parsing_gives_the_same_data_lines_and_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(yamlfile, "POLITE_ABOVE", 0)  # the shipped file is under the size
     path = KNOWLEDGE / "qa.yaml"
     text = path.read_text(encoding="utf-8")
     fast = parse_yaml(path, text)
+    turns: list[None] = []
+    monkeypatch.setattr(yamlfile, "give_way", lambda: turns.append(None))
     with preemptible_parsing():
         polite = parse_yaml(path, text)
+    assert len(turns) > 1000, "the pure-Python parser gave way at every node"
     assert polite == fast
     broken = "entries:\n  - id: a\n    question: [unclosed\n"
     problems = []

@@ -40,7 +40,10 @@ RATE_LIMIT = 15
 VOTE_KEY = "replica-test-vote-key"
 ON_TOPIC = ["What is ISIS-K?", "who claimed the attack", "how many died", "when was isis-k formed"]
 
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (.ci/run does)")
+pytestmark = [
+    pytest.mark.skipif(NGINX is None, reason="nginx is not installed (.ci/run does)"),
+    pytest.mark.xdist_group("processes"),  # never beside another suite of real processes
+]
 
 
 def nginx_conf(folder: Path, port: int, upstreams: list[int]) -> str:
@@ -218,12 +221,20 @@ async def test_three_replicas_behind_nginx_answer_once_follow_one_version_and_sh
     # failed), and its re-delivery was found finished. A chat may miss a reply only if it
     # holds such an update, and no more replies than it holds of them.
     with psycopg.connect(url) as conn:
-        done = {
-            row[0]
+        claims = {
+            row[0]: row[1:]
             for row in conn.execute(
-                "SELECT update_id FROM handled_updates WHERE finished_at IS NOT NULL"
+                "SELECT update_id, holder, claimed_at, finished_at FROM handled_updates"
             )
         }
+        beats = conn.execute("SELECT instance, seen_at FROM replicas").fetchall()
+    done = {uid for uid, (_, _, finished) in claims.items() if finished is not None}
+
+    def story(uid: int) -> str:
+        """What happened to one update: every POST, and its claim in the database."""
+        posts = [(a.status, a.error) for a in hook.log if a.update_id == uid]
+        return f"{uid}: POSTs {posts}, claim (holder, claimed, finished) {claims.get(uid)}"
+
     first_try = {}
     for attempt in hook.log:
         first_try.setdefault(attempt.update_id, attempt.status)
@@ -233,7 +244,9 @@ async def test_three_replicas_behind_nginx_answer_once_follow_one_version_and_sh
         missing = [uid for uid in lost if chat_of.get(uid) == chat]
         window = [uid for uid in in_flight_at_kill if chat_of.get(uid) == chat]
         assert len(missing) <= len(window), (
-            f"chat {chat} lost {missing}, but only {window} were in flight at the kill"
+            f"chat {chat} lost {missing}, but only {window} were in flight at the kill; "
+            + "; ".join(story(uid) for uid in missing)
+            + f"; replicas (instance, last heartbeat): {beats}"
         )
     assert not [uid for uid in lost if uid not in chat_of], f"a click went unanswered: {lost}"
     assert all(answers[uid] for uid in (u["update_id"] for u in asked[: USERS // 2])), (
