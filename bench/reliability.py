@@ -710,14 +710,21 @@ async def measure(args: argparse.Namespace) -> int:
             await BotProcess.kill_all()
         elsewhere = {log: n for log, n in run.tracebacks.items() if n}
         run.say(f"tracebacks in any process's log: {elsewhere or 'none'}")
-        minutes, seconds = divmod(time.monotonic() - run.start, 60)
+        took = time.monotonic() - run.start
     print(table(rows))
-    print(
-        f"\n{'Quick' if args.quick else 'Full'} run: {minutes:.0f} min {seconds:.0f} s on "
-        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; bot source {version} "
-        f"(sha256 of bot/*.py and knowledge/, copied at the start)."
-    )
+    what = f"{'Quick' if args.quick else 'Full'} run"
+    source = "(sha256 of bot/*.py and knowledge/, copied at the start)"
+    print(f"\n{footer(what, took, version)} {source}.")
     return 0 if all(ok for _, _, ok in rows) else 1
+
+
+def footer(what: str, seconds: float, version: str) -> str:
+    """The line under a table: what ran, how long, on what, which version of the bot."""
+    minutes, rest = divmod(seconds, 60)
+    return (
+        f"{what}: {minutes:.0f} min {rest:.0f} s on {os.cpu_count()} cores, "
+        f"Python {sys.version.split()[0]}; bot source {version}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

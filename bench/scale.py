@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmark import generated_file
 from botrun import BotProcess, Replies, fingerprint, percentile, until
-from reliability import CANDIDATES, WARMUP_CHAT, Row, Run, Scale, ask, table
+from reliability import CANDIDATES, WARMUP_CHAT, Row, Run, Scale, ask, footer, table
 
 from bot.knowledge import load_knowledge
 from bot.matching import Matcher
@@ -159,12 +159,9 @@ async def measure(args: argparse.Namespace) -> int:
             rows = await reload_under_load(run, size, qa)
         finally:
             await BotProcess.kill_all()
-        minutes, seconds = divmod(time.monotonic() - run.start, 60)
+        took = time.monotonic() - run.start
     print(table(rows))
-    print(
-        f"\n{size.entries:,} entries, {minutes:.0f} min {seconds:.0f} s on {os.cpu_count()} "
-        f"cores, Python {sys.version.split()[0]}; bot source {version}."
-    )
+    print(f"\n{footer(f'{size.entries:,} entries', took, version)}.")
     return 0 if all(ok for _, _, ok in rows) else 1
 
 

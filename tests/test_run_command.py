@@ -12,9 +12,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from helpers.botapi import BotApiStandin
 from helpers.faults import Fault, WebhookDelivery
 from helpers.waiting import listening, until
+
+pytestmark = pytest.mark.xdist_group("processes")  # real bot processes, one suite at a time
 
 ROOT = Path(__file__).resolve().parent.parent
 
