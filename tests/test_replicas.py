@@ -230,6 +230,15 @@ async def test_three_replicas_behind_nginx_answer_once_follow_one_version_and_sh
         beats = conn.execute("SELECT instance, seen_at FROM replicas").fetchall()
     done = {uid for uid, (_, _, finished) in claims.items() if finished is not None}
 
+    def warnings(folder: Path) -> list[str]:
+        """Every replica's warnings and errors: a send given up says so there."""
+        return [
+            f"{log.name}: {line}"
+            for log in sorted(folder.glob("r*.log"))
+            for line in log.read_text().splitlines()
+            if " WARNING " in line or " ERROR " in line
+        ][:20]
+
     def story(uid: int) -> str:
         """What happened to one update: every POST, and its claim in the database."""
         posts = [(a.status, a.error) for a in hook.log if a.update_id == uid]
@@ -246,7 +255,8 @@ async def test_three_replicas_behind_nginx_answer_once_follow_one_version_and_sh
         assert len(missing) <= len(window), (
             f"chat {chat} lost {missing}, but only {window} were in flight at the kill; "
             + "; ".join(story(uid) for uid in missing)
-            + f"; replicas (instance, last heartbeat): {beats}"
+            + f"; replicas (instance, last heartbeat): {beats}; "
+            + "; ".join(warnings(logs))
         )
     assert not [uid for uid in lost if uid not in chat_of], f"a click went unanswered: {lost}"
     assert all(answers[uid] for uid in (u["update_id"] for u in asked[: USERS // 2])), (
