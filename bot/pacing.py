@@ -27,6 +27,7 @@ LONGEST_REST = 0.05
 """Rest at most this long in one go, then compute `WORK` seconds whatever the loop does:
 a loop kept busy by a flood must not stop reloads."""
 WORK = 0.002
+"""Seconds a rebuild computes, without looking, after resting `LONGEST_REST` in vain."""
 
 
 class Demand:
