@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,9 @@ SWITCH_INTERVAL = 0.001
 (Python's default is 0.005: five times the wait for every step of every answer)."""
 
 
+_sharing: ContextVar[bool] = ContextVar("sharing", default=False)
+
+
 @contextmanager
 def sharing_the_interpreter() -> Iterator[None]:
     """A rebuild running beside answers: parse big files with a parser that lets other
@@ -47,14 +51,19 @@ def sharing_the_interpreter() -> Iterator[None]:
     the next reload and holds no cycles, so the collector need never walk it again; the
     snapshot it replaces is freed by reference counting as before.
     """
+    if _sharing.get():  # already inside one (a follower checks, then adopts): one is enough
+        yield
+        return
     previous = sys.getswitchinterval()
     collecting = gc.isenabled()
     gc.disable()
     sys.setswitchinterval(min(previous, SWITCH_INTERVAL))
+    token = _sharing.set(True)
     try:
         with preemptible_parsing(), paced():
             yield
     finally:
+        _sharing.reset(token)
         sys.setswitchinterval(previous)
         gc.freeze()
         if collecting:

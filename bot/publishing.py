@@ -142,26 +142,27 @@ def follow_latest(engine: Engine, store: Store) -> Followed:
     served = len(engine.knowledge.entries)
     if latest is None or (engine.version is not None and latest.version <= engine.version):
         return Followed(ReloadOutcome(False, served, version=engine.version), engine.version)
-    try:
-        with sharing_the_interpreter():
+    with sharing_the_interpreter():  # checking and adopting: one rebuild beside answers
+        try:
             knowledge = check_published(latest)
-    except KnowledgeError as exc:
-        engine.last_problems = tuple(exc.problems)
-        first = store.claim_once(f"knowledge-refused:{latest.version}")
-        return Followed(ReloadOutcome(False, served, engine.last_problems), latest.version, first)
-    return Followed(engine.adopt(knowledge, latest.version), latest.version)
+        except KnowledgeError as exc:
+            engine.last_problems = tuple(exc.problems)
+            first = store.claim_once(f"knowledge-refused:{latest.version}")
+            refused = ReloadOutcome(False, served, engine.last_problems)
+            return Followed(refused, latest.version, first)
+        return Followed(engine.adopt(knowledge, latest.version), latest.version)
 
 
 def publish_local(engine: Engine, store: Store) -> ReloadOutcome:
     """An admin's /reload on a replica: publish the files it sees and serve them here at
     once (the other replicas follow the notice); a bad file changes nothing anywhere."""
-    try:
-        with sharing_the_interpreter():
+    with sharing_the_interpreter():  # checking and adopting: one rebuild beside answers
+        try:
             published = publish_files(store, engine.qa_path)
-    except KnowledgeError as exc:
-        engine.last_problems = tuple(exc.problems)
-        return ReloadOutcome(False, len(engine.knowledge.entries), engine.last_problems)
-    return engine.adopt(published.knowledge, published.version)
+        except KnowledgeError as exc:
+            engine.last_problems = tuple(exc.problems)
+            return ReloadOutcome(False, len(engine.knowledge.entries), engine.last_problems)
+        return engine.adopt(published.knowledge, published.version)
 
 
 def start_engine(qa_path: Path, store: Store) -> tuple[Engine, tuple[Problem, ...]]:

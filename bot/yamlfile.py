@@ -73,7 +73,7 @@ def parse_yaml(path: Path, text: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
         if node is not None:
             _record_lines(node, (), lines, set())
         data = loader.construct_document(node) if node is not None else None
-        if node is not None and isinstance(loader, _PoliteLoader):
+        if node is not None and polite:
             _dismantle(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from bot import chargrams, pacing, yamlfile
+from bot import engine as engine_module
 from bot.chargrams import CharGramIndex, grams
 from bot.engine import Engine, sharing_the_interpreter
 from bot.errors import KnowledgeError
@@ -153,7 +154,9 @@ def test_pure_python_parsing_gives_the_same_data_lines_and_errors(
     assert yaml.safe_load(text) == fast[0]
 
 
-def test_a_reload_beside_answers_serves_the_same_knowledge(shipped_copy: Path) -> None:
+def test_sharing_the_interpreter_is_undone_after_and_a_reload_serves_the_edit(
+    shipped_copy: Path,
+) -> None:
     engine = Engine(shipped_copy, settle=0.01)
     before = engine.ask("who started isis k")
     text = shipped_copy.read_text(encoding="utf-8")
@@ -168,3 +171,13 @@ def test_a_reload_beside_answers_serves_the_same_knowledge(shipped_copy: Path) -
     assert after.best is not None and before.best is not None
     assert after.best.entry.id == before.best.entry.id
     assert engine.knowledge.entries[0].answer.startswith("Edited. ")
+
+
+def test_nested_sharing_freezes_and_trims_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    trims: list[None] = []
+    monkeypatch.setattr(engine_module, "_return_free_memory", lambda: trims.append(None))
+    with sharing_the_interpreter():
+        with sharing_the_interpreter():  # a follower checks, then adopts
+            assert not gc.isenabled()
+        assert not gc.isenabled() and trims == [], "the inner one undid nothing"
+    assert trims == [None]
